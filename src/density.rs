@@ -1,0 +1,160 @@
+//! The seam between models and engines: an unconstrained log-density, its gradient, and errors.
+//!
+//! Nothing here imports the rest of the crate. Engines are written against these traits only, so
+//! they can be tested on hand-written densities and a library user can sample any density.
+
+use std::fmt;
+
+/// Why a density evaluation failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DensityError {
+    /// The log-density was NaN or infinite; an engine treats this as a divergence.
+    #[error("the log-density is not finite ({value}){}", context_suffix(.term))]
+    NonFiniteValue {
+        /// The value that was computed.
+        value: f64,
+        /// The model term that first went non-finite, when the density knows it.
+        term: Option<String>,
+    },
+    /// A gradient component was NaN or infinite; an engine treats this as a divergence.
+    #[error("gradient component {index} is not finite ({value})")]
+    NonFiniteGradient {
+        /// Index into θ.
+        index: usize,
+        /// The value that was computed.
+        value: f64,
+    },
+    /// The evaluation panicked; the panic message is kept. Not recoverable.
+    #[error("the density panicked: {0}")]
+    Panicked(String),
+    /// Any other failure that sampling cannot continue through.
+    #[error("{0}")]
+    Fatal(String),
+}
+
+fn context_suffix(term: &Option<String>) -> String {
+    match term {
+        Some(t) => format!(" in {t}"),
+        None => String::new(),
+    }
+}
+
+impl DensityError {
+    /// True when an engine may continue (reject the point, record a divergence).
+    pub fn is_recoverable(&self) -> bool {
+        match self {
+            DensityError::NonFiniteValue { .. } | DensityError::NonFiniteGradient { .. } => true,
+            DensityError::Panicked(_) | DensityError::Fatal(_) => false,
+        }
+    }
+}
+
+/// A log-density over θ ∈ ℝᵈ with its own scratch space; one per chain.
+pub trait Density {
+    /// Dimension d of θ.
+    fn dim(&self) -> usize;
+    /// log p(θ) up to a constant, without the gradient.
+    fn log_density(&mut self, theta: &[f64]) -> Result<f64, DensityError>;
+    /// log p(θ); writes ∇ log p(θ) into `grad` (length d, overwritten).
+    fn log_density_grad(&mut self, theta: &[f64], grad: &mut [f64]) -> Result<f64, DensityError>;
+}
+
+/// The two parts of a minibatch log-density, as returned by [`MinibatchDensity::minibatch_grad`].
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Split {
+    /// log prior(θ) including the log-Jacobian of the constraint transforms.
+    pub prior: f64,
+    /// (N / B) · Σ over the chosen rows of the log-likelihood.
+    pub likelihood: f64,
+}
+
+/// A density whose likelihood is a sum over N rows, so it can be subsampled (SVI, SG-MCMC).
+pub trait MinibatchDensity: Density {
+    /// Number of rows N in the likelihood.
+    fn n_rows(&self) -> usize;
+    /// Prior plus (N/B)·likelihood over `rows` (B = rows.len(), indexes < N); the gradient of
+    /// that sum is written into `grad`. With all rows this equals [`Density::log_density_grad`].
+    fn minibatch_grad(
+        &mut self,
+        theta: &[f64],
+        rows: &[usize],
+        grad: &mut [f64],
+    ) -> Result<Split, DensityError>;
+}
+
+/// A thread-safe density that hands each chain its own evaluator.
+pub trait Target: Sync {
+    /// The per-chain evaluator type.
+    type Evaluator: Density + Send;
+    /// Dimension d of θ.
+    fn dim(&self) -> usize;
+    /// A fresh evaluator with its own scratch space.
+    fn evaluator(&self) -> Self::Evaluator;
+}
+
+/// A density given by a closure, for tests and library users; `Clone` makes it a [`Target`].
+#[derive(Clone)]
+pub struct FnDensity<F> {
+    dim: usize,
+    f: F,
+}
+
+impl<F> FnDensity<F>
+where
+    F: FnMut(&[f64], &mut [f64]) -> f64,
+{
+    /// `f(theta, grad)` returns log p(θ) and writes its gradient.
+    pub fn new(dim: usize, f: F) -> Self {
+        FnDensity { dim, f }
+    }
+}
+
+impl<F> fmt::Debug for FnDensity<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FnDensity(dim = {})", self.dim)
+    }
+}
+
+/// Checks a value and gradient for non-finite entries, the way every density should report them.
+pub fn check_finite(value: f64, grad: &[f64]) -> Result<f64, DensityError> {
+    if !value.is_finite() {
+        return Err(DensityError::NonFiniteValue { value, term: None });
+    }
+    if let Some((index, &value)) = grad.iter().enumerate().find(|(_, g)| !g.is_finite()) {
+        return Err(DensityError::NonFiniteGradient { index, value });
+    }
+    Ok(value)
+}
+
+impl<F> Density for FnDensity<F>
+where
+    F: FnMut(&[f64], &mut [f64]) -> f64,
+{
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn log_density(&mut self, theta: &[f64]) -> Result<f64, DensityError> {
+        // The closure always writes a gradient; a small stack buffer would not fit every d, so
+        // this path allocates. Engines use log_density_grad on the hot path.
+        let mut grad = vec![0.0; self.dim];
+        self.log_density_grad(theta, &mut grad)
+    }
+    fn log_density_grad(&mut self, theta: &[f64], grad: &mut [f64]) -> Result<f64, DensityError> {
+        let value = (self.f)(theta, grad);
+        check_finite(value, grad)
+    }
+}
+
+impl<F> Target for FnDensity<F>
+where
+    F: FnMut(&[f64], &mut [f64]) -> f64 + Clone + Send + Sync,
+{
+    type Evaluator = FnDensity<F>;
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn evaluator(&self) -> Self::Evaluator {
+        self.clone()
+    }
+}

@@ -1,0 +1,5 @@
+//! The checked model: names resolved, shapes known, every parameter with its prior.
+
+pub mod data_decl;
+
+pub use data_decl::{DataDecl, DataType, Dim, IntRange, RangeMax};
