@@ -1,6 +1,10 @@
 //! bnnppl: a probabilistic programming language for Bayesian neural networks.
 
+pub mod api;
+pub mod check;
+pub mod cli;
 pub mod density;
 pub mod diagnostic;
 pub mod ir;
 pub mod source;
+pub mod syntax;

@@ -1,0 +1,85 @@
+//! The library's front door: load a model from a file or a string, check it, and keep its
+//! source so every later error can point into it.
+
+use crate::check::{self, Checked};
+use crate::diagnostic::{render_all, Diagnostic};
+use crate::ir::CheckedModel;
+use crate::source::SourceFile;
+use crate::syntax::{self, ast};
+use std::path::{Path, PathBuf};
+
+/// Why a model could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ModelError {
+    /// The file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        /// The path as given.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The model has syntax or semantic errors.
+    #[error("{rendered}")]
+    Invalid {
+        /// Every diagnostic, rendered against the source.
+        rendered: String,
+        /// The diagnostics themselves.
+        diagnostics: Vec<Diagnostic>,
+    },
+}
+
+/// A parsed and checked model with its source text.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// The source file (name and text).
+    pub source: SourceFile,
+    /// The syntax tree.
+    pub ast: ast::Program,
+    /// The checked model.
+    pub checked: CheckedModel,
+    /// Warnings found while checking.
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl Model {
+    /// Reads and checks a `.bnn` file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Model, ModelError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Model::from_source(SourceFile::new(path.display().to_string(), text))
+    }
+
+    /// Checks a model given as text; `name` is shown in diagnostics.
+    pub fn from_str(name: &str, text: &str) -> Result<Model, ModelError> {
+        Model::from_source(SourceFile::new(name, text))
+    }
+
+    fn from_source(source: SourceFile) -> Result<Model, ModelError> {
+        let invalid = |diagnostics: Vec<Diagnostic>, source: &SourceFile| ModelError::Invalid {
+            rendered: render_all(&diagnostics, source),
+            diagnostics,
+        };
+        let ast = syntax::parse(&source.text).map_err(|d| invalid(d, &source))?;
+        let Checked { model, warnings } = check::check(&ast).map_err(|d| invalid(d, &source))?;
+        Ok(Model {
+            source,
+            ast,
+            checked: model,
+            warnings,
+        })
+    }
+
+    /// The warnings rendered against the source (empty when there are none).
+    pub fn rendered_warnings(&self) -> String {
+        if self.warnings.is_empty() {
+            String::new()
+        } else {
+            render_all(&self.warnings, &self.source)
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! `bnnppl check` and `bnnppl print`: parse, check, list parameters, print stages.
+
+use super::{Failure, ModelArgs, Output, Stage};
+use crate::api::{Model, ModelError};
+use crate::ir::{Constraint, Dim, Shape};
+use std::fmt::Write as _;
+
+/// Loads a model, turning load errors into failures with the right exit code.
+pub fn load(args: &ModelArgs) -> Result<Model, Failure> {
+    Model::from_file(&args.model).map_err(|e| match e {
+        ModelError::Io { .. } => Failure::usage(format!("error: {e}")),
+        ModelError::Invalid { rendered, .. } => Failure::model(rendered),
+    })
+}
+
+/// `bnnppl check`.
+pub fn check(args: &ModelArgs) -> Result<Output, Failure> {
+    let model = load(args)?;
+    let dims = |d: &Dim| match d {
+        Dim::Lit(n) => Some(*n),
+        Dim::Sym(_) => None,
+    };
+    Ok(Output {
+        stdout: parameter_table(&model, &dims),
+        stderr: model.rendered_warnings(),
+    })
+}
+
+/// The parameter listing `check` prints.
+pub fn parameter_table(model: &Model, dims: &dyn Fn(&Dim) -> Option<usize>) -> String {
+    let m = &model.checked;
+    let show = |s: &Shape| -> String {
+        let d = |x: &Dim| {
+            dims(x)
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| x.to_string())
+        };
+        match s {
+            Shape::Scalar => "real".into(),
+            Shape::Vector(n) => format!("vector[{}]", d(n)),
+            Shape::Matrix(r, c) => format!("matrix[{}, {}]", d(r), d(c)),
+        }
+    };
+    let rows: Vec<[String; 4]> = m
+        .params
+        .iter()
+        .map(|p| {
+            let c = match p.constraint {
+                Constraint::None => "-".to_string(),
+                c => c.to_string(),
+            };
+            let args: Vec<String> = p
+                .prior
+                .args
+                .iter()
+                .map(|a| m.expr_text(a, &m.prior_lets))
+                .collect();
+            let mut prior = format!(
+                "{}({}){}",
+                p.prior.dist.name(),
+                args.join(", "),
+                p.prior.truncation
+            );
+            if p.prior.path != p.name {
+                let _ = write!(prior, " [{}]", p.prior.path);
+            }
+            [p.name.clone(), show(&p.shape), c, prior]
+        })
+        .collect();
+    let heads = ["parameter", "shape", "constraint", "prior"];
+    let mut widths = heads.map(str::len);
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |out: &mut String, cells: [&str; 4]| {
+        let _ = writeln!(
+            out,
+            "{:<w0$}  {:<w1$}  {:<w2$}  {}",
+            cells[0],
+            cells[1],
+            cells[2],
+            cells[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2]
+        );
+    };
+    line(&mut out, heads);
+    for r in &rows {
+        line(&mut out, [&r[0], &r[1], &r[2], &r[3]]);
+    }
+    match m.param_count(dims) {
+        Some(n) => {
+            let _ = writeln!(out, "total: {n} parameters in {} groups", m.params.len());
+        }
+        None => {
+            let mut syms: Vec<String> = Vec::new();
+            for p in &m.params {
+                let mut add = |d: &Dim| {
+                    if let Dim::Sym(s) = d {
+                        if dims(d).is_none() && !syms.contains(s) {
+                            syms.push(s.clone());
+                        }
+                    }
+                };
+                match &p.shape {
+                    Shape::Scalar => {}
+                    Shape::Vector(n) => add(n),
+                    Shape::Matrix(r, c) => {
+                        add(r);
+                        add(c);
+                    }
+                }
+            }
+            let _ = writeln!(
+                out,
+                "total: {} groups; the count depends on {} (give --data to bind {})",
+                m.params.len(),
+                syms.join(", "),
+                if syms.len() == 1 { "it" } else { "them" }
+            );
+        }
+    }
+    out
+}
+
+/// `bnnppl print --stage ast|ir`.
+pub fn print(args: &ModelArgs, stage: Stage) -> Result<Output, Failure> {
+    let model = load(args)?;
+    let stdout = match stage {
+        Stage::Ast => crate::syntax::print_ast(&model.ast),
+        Stage::Ir => model.checked.to_string(),
+    };
+    Ok(Output {
+        stdout,
+        stderr: model.rendered_warnings(),
+    })
+}

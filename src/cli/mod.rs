@@ -1,0 +1,146 @@
+//! The command line: argument parsing, one function per subcommand, and exit codes.
+//!
+//! Exit codes: 0 success; 64 usage error (bad flags, missing file argument); 65 the model or
+//! its data is wrong (located errors were printed); 70 internal error (a bug in bnnppl).
+
+mod check;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Exit code for success.
+pub const EXIT_OK: i32 = 0;
+/// Exit code for a usage error.
+pub const EXIT_USAGE: i32 = 64;
+/// Exit code for an error in the model or its data.
+pub const EXIT_MODEL: i32 = 65;
+/// Exit code for an internal error.
+pub const EXIT_INTERNAL: i32 = 70;
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0   success
+  64  usage error (unknown flag, missing argument, unreadable model file)
+  65  the model or its data has errors (each printed with file:line:column)
+  70  internal error in bnnppl (please report it)";
+
+/// bnnppl: Bayesian neural networks from a `.bnn` model file.
+#[derive(Debug, Parser)]
+#[command(name = "bnnppl", version, about, after_help = AFTER_HELP, disable_help_subcommand = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse and check a model; list every parameter with its shape, constraint and prior.
+    #[command(after_help = AFTER_HELP)]
+    Check(ModelArgs),
+    /// Print a compiler stage of a model.
+    #[command(after_help = AFTER_HELP)]
+    Print {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Which stage to print.
+        #[arg(long, value_enum, default_value_t = Stage::Ir)]
+        stage: Stage,
+    },
+}
+
+/// A model file and its data.
+#[derive(Debug, clap::Args)]
+pub struct ModelArgs {
+    /// The `.bnn` model file.
+    pub model: PathBuf,
+    /// Data file (JSON in CmdStan's layout, or CSV). Default: the `.json`, then `.csv`, beside
+    /// the model with the same stem, if present.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+}
+
+/// A compiler stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Stage {
+    /// The syntax tree, as parsed.
+    Ast,
+    /// The checked model: parameters, shapes, priors.
+    Ir,
+}
+
+/// A failure of a command, carrying what to print and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    /// Text for standard error (already rendered).
+    pub message: String,
+    /// Process exit code.
+    pub code: i32,
+}
+
+impl Failure {
+    /// A model or data error (exit 65).
+    pub fn model(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            code: EXIT_MODEL,
+        }
+    }
+    /// A usage error (exit 64).
+    pub fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            code: EXIT_USAGE,
+        }
+    }
+}
+
+/// Output of a successful command: text for stdout and for stderr (warnings).
+#[derive(Debug, Default)]
+pub struct Output {
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error (warnings, notes).
+    pub stderr: String,
+}
+
+/// Runs the command line given as arguments (including the program name) and returns the exit
+/// code, writing to the process's stdout and stderr.
+pub fn main_with_args(args: Vec<String>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    EXIT_OK
+                }
+                _ => EXIT_USAGE,
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match run(cli) {
+        Ok(out) => {
+            print!("{}", out.stdout);
+            eprint!("{}", out.stderr);
+            EXIT_OK
+        }
+        Err(f) => {
+            eprint!("{}", f.message);
+            if !f.message.ends_with('\n') {
+                eprintln!();
+            }
+            f.code
+        }
+    }
+}
+
+/// Runs a parsed command.
+pub fn run(cli: Cli) -> Result<Output, Failure> {
+    match cli.command {
+        Command::Check(m) => check::check(&m),
+        Command::Print { model, stage } => check::print(&model, stage),
+    }
+}
