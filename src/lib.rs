@@ -6,5 +6,6 @@ pub mod cli;
 pub mod density;
 pub mod diagnostic;
 pub mod ir;
+pub mod lower;
 pub mod source;
 pub mod syntax;

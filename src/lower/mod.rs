@@ -1,0 +1,373 @@
+//! Lowers a checked model, for concrete sizes, to a flat [`Program`] over one value arena and
+//! the [`ParamLayout`] of θ; a second entry point lowers the predict block.
+
+mod program;
+
+pub use program::*;
+
+use crate::ir::*;
+use std::collections::{BTreeMap, HashMap};
+
+/// Sizes of every dimension symbol, as bound from the data.
+pub type Sizes = BTreeMap<String, usize>;
+
+/// The symbol that counts likelihood rows (the first size of the first observed field), if any.
+pub fn row_symbol(model: &CheckedModel) -> Option<String> {
+    model.likelihood.iter().find_map(|s| match s {
+        LikelihoodStmt::Term(t) => match &t.shape {
+            Shape::Vector(Dim::Sym(n)) | Shape::Matrix(Dim::Sym(n), _) => Some(n.clone()),
+            _ => None,
+        },
+        LikelihoodStmt::Let(_) => None,
+    })
+}
+
+/// Lowers the log-density (priors, Jacobians, likelihood) for the given sizes.
+pub fn lower(model: &CheckedModel, sizes: &Sizes) -> Program {
+    let mut l = Lowerer::new(model, sizes);
+    l.params();
+    l.priors();
+    l.likelihood();
+    l.finish(Vec::new())
+}
+
+/// Lowers the quantities stored per draw: every constrained parameter, then the predict block's
+/// outputs (its `~` statements become draws).
+pub fn lower_outputs(model: &CheckedModel, sizes: &Sizes) -> Program {
+    let mut l = Lowerer::new(model, sizes);
+    l.params();
+    let mut outputs: Vec<(String, SlotId, Vec<usize>)> = l
+        .layout
+        .params
+        .iter()
+        .map(|p| (p.name.clone(), p.slot, p.dims.clone()))
+        .collect();
+    outputs.extend(l.predict());
+    l.finish(outputs)
+}
+
+struct Ctx {
+    lets: Vec<SlotId>,
+    predicted: HashMap<usize, SlotId>,
+    fan_in: Option<usize>,
+}
+
+struct Lowerer<'m> {
+    model: &'m CheckedModel,
+    sizes: &'m Sizes,
+    slots: Vec<SlotInfo>,
+    instrs: Vec<Instr>,
+    init: Vec<f64>,
+    layout: ParamLayout,
+    param_slots: Vec<SlotId>,
+    data_slots: HashMap<String, SlotId>,
+    consts: HashMap<u64, SlotId>,
+}
+
+impl<'m> Lowerer<'m> {
+    fn new(model: &'m CheckedModel, sizes: &'m Sizes) -> Self {
+        Lowerer {
+            model,
+            sizes,
+            slots: Vec::new(),
+            instrs: Vec::new(),
+            init: Vec::new(),
+            layout: ParamLayout::default(),
+            param_slots: Vec::new(),
+            data_slots: HashMap::new(),
+            consts: HashMap::new(),
+        }
+    }
+
+    fn size(&self, d: &Dim) -> usize {
+        match d {
+            Dim::Lit(n) => *n,
+            Dim::Sym(s) => *self
+                .sizes
+                .get(s)
+                .expect("internal: every size symbol is bound before lowering"),
+        }
+    }
+
+    fn rows_cols(&self, shape: &Shape) -> (usize, usize) {
+        match shape {
+            Shape::Scalar => (1, 1),
+            Shape::Vector(n) => (self.size(n), 1),
+            Shape::Matrix(r, c) => (self.size(r), self.size(c)),
+        }
+    }
+
+    /// Reserves `len` arena values for saved partials.
+    fn aux(&mut self, len: usize) -> usize {
+        let off = self.init.len();
+        self.init.resize(off + len, 0.0);
+        off
+    }
+
+    fn alloc(&mut self, rows: usize, cols: usize, kind: SlotKind, needs_grad: bool) -> SlotId {
+        let offset = self.aux(rows * cols);
+        self.slots.push(SlotInfo { slot: Slot { offset, rows, cols }, kind, needs_grad });
+        self.slots.len() - 1
+    }
+
+    fn grad(&self, s: SlotId) -> bool {
+        self.slots[s].needs_grad
+    }
+
+    fn len(&self, s: SlotId) -> usize {
+        self.slots[s].slot.len()
+    }
+
+    fn constant(&mut self, v: f64) -> SlotId {
+        if let Some(&s) = self.consts.get(&v.to_bits()) {
+            return s;
+        }
+        let s = self.alloc(1, 1, SlotKind::Const, false);
+        let off = self.slots[s].slot.offset;
+        self.init[off] = v;
+        self.consts.insert(v.to_bits(), s);
+        s
+    }
+
+    fn data(&mut self, name: &str) -> SlotId {
+        if let Some(&s) = self.data_slots.get(name) {
+            return s;
+        }
+        let decl = self
+            .model
+            .data
+            .iter()
+            .find(|d| d.name == name)
+            .expect("internal: data names resolved by check");
+        let (r, c) = self.rows_cols(&crate::check::data_shape(&decl.ty));
+        let s = self.alloc(r, c, SlotKind::Data(name.to_string()), false);
+        self.data_slots.insert(name.to_string(), s);
+        s
+    }
+
+    fn params(&mut self) {
+        let mut offset = 0;
+        for (i, p) in self.model.params.iter().enumerate() {
+            let (r, c) = self.rows_cols(&p.shape);
+            let dims = shape_dims(&p.shape, &|d| self.size(d));
+            let out = self.alloc(r, c, SlotKind::Param(i), true);
+            let dx = self.aux(2 * r * c);
+            self.instrs.push(Instr::Constrain { theta: offset, out, constraint: p.constraint, dx });
+            self.layout.params.push(ParamEntry {
+                name: p.name.clone(),
+                offset,
+                dims,
+                constraint: p.constraint,
+                slot: out,
+            });
+            self.param_slots.push(out);
+            offset += r * c;
+        }
+    }
+
+    fn priors(&mut self) {
+        let mut ctx = Ctx { lets: Vec::new(), predicted: HashMap::new(), fan_in: None };
+        for l in &self.model.prior_lets {
+            let s = self.expr(&l.value, &ctx);
+            ctx.lets.push(s);
+        }
+        for (i, p) in self.model.params.iter().enumerate() {
+            ctx.fan_in = match p.origin {
+                ParamOrigin::Declared => None,
+                ParamOrigin::Weight { net, layer } | ParamOrigin::Bias { net, layer } => {
+                    Some(self.size(&self.model.networks[net].layers[layer].fan_in))
+                }
+            };
+            let args: Vec<SlotId> = p.prior.args.iter().map(|a| self.expr(a, &ctx)).collect();
+            let norm = match p.prior.truncation {
+                Truncation::None | Truncation::ConstantOffset => Norm::None,
+                Truncation::Half => Norm::Half,
+                Truncation::Cdf { lower, upper } => Norm::Cdf(lower, upper),
+            };
+            let target = self.param_slots[i];
+            self.term(p.prior.dist, target, args, Part::Prior, norm, format!("the prior of {}", p.name));
+        }
+    }
+
+    fn term(&mut self, dist: Distribution, target: SlotId, args: Vec<SlotId>, part: Part, norm: Norm, label: String) {
+        if dist == Distribution::CategoricalLogit {
+            let logits = args[0];
+            let softmax = self.aux(self.len(logits));
+            self.instrs.push(Instr::Categorical { target, logits, part, softmax, label });
+            return;
+        }
+        let len = args.iter().map(|&a| self.len(a)).chain([self.len(target)]).max().unwrap_or(1);
+        let partials = self.aux((1 + args.len()) * len);
+        self.instrs.push(Instr::Term { dist, target, args, part, norm, partials, len, label });
+    }
+
+    fn likelihood(&mut self) {
+        let mut ctx = Ctx { lets: Vec::new(), predicted: HashMap::new(), fan_in: None };
+        for s in &self.model.likelihood {
+            match s {
+                LikelihoodStmt::Let(i) => {
+                    let v = self.expr(&self.model.likelihood_lets[*i].value, &ctx);
+                    ctx.lets.push(v);
+                }
+                LikelihoodStmt::Term(t) => {
+                    let target = self.data(&t.observed);
+                    let args: Vec<SlotId> = t.args.iter().map(|a| self.expr(a, &ctx)).collect();
+                    self.term(t.dist, target, args, Part::Likelihood, Norm::None, format!("the likelihood of {}", t.observed));
+                }
+            }
+        }
+    }
+
+    fn predict(&mut self) -> Vec<(String, SlotId, Vec<usize>)> {
+        let mut ctx = Ctx { lets: Vec::new(), predicted: HashMap::new(), fan_in: None };
+        let mut outputs = Vec::new();
+        for (i, s) in self.model.predict.iter().enumerate() {
+            match s {
+                PredictStmt::Let(k) => {
+                    let v = self.expr(&self.model.predict_lets[*k].value, &ctx);
+                    ctx.lets.push(v);
+                }
+                PredictStmt::Assign { name, value, .. } => {
+                    let v = self.expr(value, &ctx);
+                    ctx.predicted.insert(i, v);
+                    outputs.push((name.clone(), v, shape_dims(&value.shape, &|d| self.size(d))));
+                }
+                PredictStmt::Draw { name, shape, dist, args, .. } => {
+                    let args: Vec<SlotId> = args.iter().map(|a| self.expr(a, &ctx)).collect();
+                    let (r, c) = self.rows_cols(shape);
+                    let out = self.alloc(r, c, SlotKind::Temp, false);
+                    self.instrs.push(Instr::Draw { dist: *dist, args, out });
+                    ctx.predicted.insert(i, out);
+                    outputs.push((name.clone(), out, shape_dims(shape, &|d| self.size(d))));
+                }
+            }
+        }
+        outputs
+    }
+
+    fn temp(&mut self, rows: usize, cols: usize, needs_grad: bool) -> SlotId {
+        self.alloc(rows, cols, SlotKind::Temp, needs_grad)
+    }
+
+    fn expr(&mut self, e: &Expr, ctx: &Ctx) -> SlotId {
+        match &e.kind {
+            ExprKind::Const(v) => self.constant(*v),
+            ExprKind::Data(n) => self.data(n),
+            ExprKind::DimValue(s) => {
+                let v = self.size(&Dim::Sym(s.clone())) as f64;
+                self.constant(v)
+            }
+            ExprKind::Param(p) => self.param_slots[*p],
+            ExprKind::Local(i) => ctx.lets[*i],
+            ExprKind::Predicted(i) => ctx.predicted[i],
+            ExprKind::FanIn => {
+                let v = ctx.fan_in.expect("internal: fan_in only in layer priors") as f64;
+                self.constant(v)
+            }
+            ExprKind::Neg(x) => {
+                let x = self.expr(x, ctx);
+                self.unary(UnaryOp::Neg, x)
+            }
+            ExprKind::Binary { op, lhs, rhs } => {
+                let a = self.expr(lhs, ctx);
+                let b = self.expr(rhs, ctx);
+                let big = if self.len(a) >= self.len(b) { a } else { b };
+                let (r, c) = (self.slots[big].slot.rows, self.slots[big].slot.cols);
+                let g = self.grad(a) || self.grad(b);
+                let out = self.temp(r, c, g);
+                let deriv = self.aux(2 * r * c);
+                self.instrs.push(Instr::Binary { op: *op, a, b, out, deriv });
+                out
+            }
+            ExprKind::MatVec { matrix, vector } => {
+                let m = self.expr(matrix, ctx);
+                let v = self.expr(vector, ctx);
+                let g = self.grad(m) || self.grad(v);
+                let out = self.temp(self.slots[m].slot.rows, 1, g);
+                self.instrs.push(Instr::MatVec { m, v, out });
+                out
+            }
+            ExprKind::Call { func, args } => {
+                let xs: Vec<SlotId> = args.iter().map(|a| self.expr(a, ctx)).collect();
+                match func {
+                    Func::Sum | Func::Mean => {
+                        let g = self.grad(xs[0]);
+                        let out = self.temp(1, 1, g);
+                        self.instrs.push(Instr::Reduce { x: xs[0], out, mean: *func == Func::Mean });
+                        out
+                    }
+                    Func::Dot => {
+                        let g = self.grad(xs[0]) || self.grad(xs[1]);
+                        let out = self.temp(1, 1, g);
+                        self.instrs.push(Instr::Dot { a: xs[0], b: xs[1], out });
+                        out
+                    }
+                    f => self.unary(UnaryOp::Func(*f), xs[0]),
+                }
+            }
+            ExprKind::Net { net, input } => {
+                let mut x = self.expr(input, ctx);
+                let network = &self.model.networks[*net];
+                for layer in &network.layers {
+                    let rows = self.slots[x].slot.rows;
+                    let width = self.size(&layer.width);
+                    let w = self.param_slots[layer.weight_param];
+                    let b = layer.bias_param.map(|p| self.param_slots[p]);
+                    let out = self.temp(rows, width, true);
+                    let deriv = if layer.activation == Activation::Identity { 0 } else { self.aux(rows * width) };
+                    self.instrs.push(Instr::Dense { x, w, b, out, act: layer.activation, deriv });
+                    x = out;
+                }
+                x
+            }
+            ExprKind::Column { base, col } => {
+                let x = self.expr(base, ctx);
+                let out = self.temp(self.slots[x].slot.rows, 1, self.grad(x));
+                self.instrs.push(Instr::Column { x, col: *col, out });
+                out
+            }
+            ExprKind::Element { base, index } => {
+                let x = self.expr(base, ctx);
+                let out = self.temp(1, 1, self.grad(x));
+                self.instrs.push(Instr::Element { x, index: *index, out });
+                out
+            }
+        }
+    }
+
+    fn unary(&mut self, op: UnaryOp, x: SlotId) -> SlotId {
+        let (r, c) = (self.slots[x].slot.rows, self.slots[x].slot.cols);
+        let out = self.temp(r, c, self.grad(x));
+        let deriv = self.aux(r * c);
+        self.instrs.push(Instr::Unary { op, x, out, deriv });
+        out
+    }
+
+    fn finish(self, outputs: Vec<(String, SlotId, Vec<usize>)>) -> Program {
+        let rows_sym = row_symbol(self.model);
+        let rows = rows_sym.as_ref().and_then(|s| self.sizes.get(s).copied()).unwrap_or(0);
+        let row_data = match &rows_sym {
+            Some(sym) => self
+                .model
+                .data
+                .iter()
+                .filter(|d| match &d.ty {
+                    DataType::IntArray(Dim::Sym(n)) | DataType::Vector(Dim::Sym(n)) | DataType::Matrix(Dim::Sym(n), _) => n == sym,
+                    _ => false,
+                })
+                .filter_map(|d| self.data_slots.get(&d.name).map(|&s| (d.name.clone(), s, self.slots[s].slot.cols)))
+                .collect(),
+            None => Vec::new(),
+        };
+        Program {
+            arena_len: self.init.len(),
+            slots: self.slots,
+            instrs: self.instrs,
+            init: self.init,
+            layout: self.layout,
+            rows,
+            row_data,
+            outputs,
+        }
+    }
+}
