@@ -1,5 +1,6 @@
 //! bnnppl: a probabilistic programming language for Bayesian neural networks.
 
+pub mod data;
 pub mod density;
 pub mod diagnostic;
 pub mod ir;
