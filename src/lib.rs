@@ -3,6 +3,7 @@
 pub mod api;
 pub mod check;
 pub mod cli;
+pub mod data;
 pub mod density;
 pub mod diagnostic;
 pub mod ir;
