@@ -446,6 +446,17 @@ pub enum DataError {
         /// Its value.
         value: f64,
     },
+    /// A size written in the file (CmdStan files carry `"N": 100`) that disagrees with the size
+    /// the data's shapes give.
+    #[error("data field '{field}': the file gives {field} = {value}, but the data's shapes give {field} = {actual}")]
+    SizeDisagrees {
+        /// The size symbol.
+        field: String,
+        /// The value in the file.
+        value: f64,
+        /// The size bound from the shapes.
+        actual: usize,
+    },
     /// A dimension symbol that no field of the data gives a size to.
     #[error("data field '{field}': dimension {sym} is not given by the data")]
     UnboundDim {
@@ -536,6 +547,7 @@ impl DataError {
             | DataError::OutOfRange { field, .. }
             | DataError::DimMismatch { field, .. }
             | DataError::BadDimValue { field, .. }
+            | DataError::SizeDisagrees { field, .. }
             | DataError::UnboundDim { field, .. }
             | DataError::MoreProblems { field, .. } => Some(field),
         }
@@ -580,6 +592,9 @@ impl DataError {
                 "every line of a CSV file must have as many fields as the header".to_string()
             }
             DataError::DuplicateColumn { .. } => "rename or remove the repeated column".to_string(),
+            DataError::SizeDisagrees { field, actual, .. } => {
+                format!("fix {field} in the file to {actual}, or remove it: sizes are bound from the data's shapes")
+            }
             DataError::Missing {
                 field,
                 ty,
@@ -904,15 +919,53 @@ pub fn bind_json(text: &str, decls: &[DataDecl]) -> Result<Bound, Vec<DataError>
             }
         })
         .collect();
+    // Sizes written as fields (CmdStan's habit: "N": 100) are checked, not reported unused.
+    let syms = size_symbols(decls);
     let warnings = map
         .keys()
-        .filter(|k| find_decl(decls, k).is_none())
+        .filter(|k| find_decl(decls, k).is_none() && !syms.contains(k.as_str()))
         .map(|k| DataWarning::UnusedField {
             name: k.clone(),
             columns: Vec::new(),
         })
         .collect();
-    finish(decls, fields, errors, warnings)
+    let bound = finish(decls, fields, errors, warnings)?;
+    let disagreements: Vec<DataError> = map
+        .iter()
+        .filter(|(k, _)| find_decl(decls, k).is_none() && syms.contains(k.as_str()))
+        .filter_map(|(k, v)| {
+            let actual = bound.data.dim(k)?;
+            let value = v.as_f64().unwrap_or(f64::NAN);
+            (value != actual as f64).then(|| DataError::SizeDisagrees {
+                field: k.clone(),
+                value,
+                actual,
+            })
+        })
+        .collect();
+    if disagreements.is_empty() {
+        Ok(bound)
+    } else {
+        Err(disagreements)
+    }
+}
+
+/// Every dimension symbol used in the declared types.
+fn size_symbols(decls: &[DataDecl]) -> std::collections::BTreeSet<&str> {
+    let mut out = std::collections::BTreeSet::new();
+    for d in decls {
+        let dims: Vec<&Dim> = match &d.ty {
+            DataType::Int | DataType::Real => vec![],
+            DataType::IntArray(n) | DataType::Vector(n) => vec![n],
+            DataType::Matrix(r, c) => vec![r, c],
+        };
+        for dim in dims {
+            if let Dim::Sym(s) = dim {
+                out.insert(s.as_str());
+            }
+        }
+    }
+    out
 }
 
 fn json_syntax(e: &serde_json::Error) -> DataError {

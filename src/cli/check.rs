@@ -2,7 +2,11 @@
 
 use super::{Failure, ModelArgs, Output, Stage};
 use crate::api::{Model, ModelError};
+use crate::check::verify_dims;
+use crate::data::{self, BoundData};
+use crate::diagnostic::{render_all, Diagnostic};
 use crate::ir::{Constraint, Dim, Shape};
+use std::path::PathBuf;
 use std::fmt::Write as _;
 
 /// Loads a model, turning load errors into failures with the right exit code.
@@ -13,17 +17,74 @@ pub fn load(args: &ModelArgs) -> Result<Model, Failure> {
     })
 }
 
+/// The data file for a model: `--data`, else `model.json`, else `model.csv` beside it.
+pub fn data_path(args: &ModelArgs) -> Option<PathBuf> {
+    if let Some(p) = &args.data {
+        return Some(p.clone());
+    }
+    ["json", "csv"]
+        .iter()
+        .map(|ext| args.model.with_extension(ext))
+        .find(|p| p.is_file())
+}
+
+/// Binds the model's data (if a data file is given or found), rendering data errors against
+/// the model's declarations. Returns the bound data and rendered warnings.
+pub fn bind(model: &Model, args: &ModelArgs) -> Result<Option<(PathBuf, BoundData, String)>, Failure> {
+    let Some(path) = data_path(args) else {
+        return Ok(None);
+    };
+    if !path.is_file() {
+        return Err(Failure::usage(format!("error: cannot read data file {}: no such file", path.display())));
+    }
+    let decls = &model.checked.data;
+    match data::bind_file(&path, decls) {
+        Ok(bound) => {
+            let mut diags: Vec<Diagnostic> = bound.warnings.iter().map(|w| w.to_diagnostic(decls)).collect();
+            let errors = verify_dims(&model.checked, &bound.data.dims);
+            if !errors.is_empty() {
+                return Err(Failure::model(data_failure(&path, model, errors)));
+            }
+            let warnings = if diags.is_empty() {
+                String::new()
+            } else {
+                diags.sort_by_key(|d| d.span.start);
+                render_all(&diags, &model.source)
+            };
+            Ok(Some((path, bound.data, warnings)))
+        }
+        Err(errors) => {
+            let diags: Vec<Diagnostic> = errors.iter().map(|e| e.to_diagnostic(decls)).collect();
+            Err(Failure::model(data_failure(&path, model, diags)))
+        }
+    }
+}
+
+fn data_failure(path: &std::path::Path, model: &Model, diags: Vec<Diagnostic>) -> String {
+    format!("error: the data in {} does not fit the model\n\n{}", path.display(), render_all(&diags, &model.source))
+}
+
 /// `bnnppl check`.
 pub fn check(args: &ModelArgs) -> Result<Output, Failure> {
     let model = load(args)?;
+    let bound = bind(&model, args)?;
+    let mut stderr = model.rendered_warnings();
+    let mut stdout = String::new();
+    let sizes = match &bound {
+        Some((path, data, warnings)) => {
+            stderr.push_str(warnings);
+            let dims: Vec<String> = data.dims.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+            let _ = writeln!(stdout, "data: {} ({})", path.display(), dims.join(", "));
+            data.dims.clone()
+        }
+        None => Default::default(),
+    };
     let dims = |d: &Dim| match d {
         Dim::Lit(n) => Some(*n),
-        Dim::Sym(_) => None,
+        Dim::Sym(s) => sizes.get(s).copied(),
     };
-    Ok(Output {
-        stdout: parameter_table(&model, &dims),
-        stderr: model.rendered_warnings(),
-    })
+    stdout.push_str(&parameter_table(&model, &dims));
+    Ok(Output { stdout, stderr })
 }
 
 /// The parameter listing `check` prints.
