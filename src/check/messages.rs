@@ -328,6 +328,15 @@ pub fn unused_param(name: &str, span: Span) -> Diagnostic {
     .with_help("remove it, or use it in the likelihood")
 }
 
+/// A warning for a data field nothing uses.
+pub fn unused_data(name: &str, span: Span) -> Diagnostic {
+    Diagnostic::warning(
+        format!("data field '{name}' is declared but never used"),
+        span,
+    )
+    .with_help("remove it from the data block, or use it in the model")
+}
+
 /// A warning for a prior so wide it is nearly flat.
 pub fn flat_prior(dist: Distribution, scale: f64, span: Span) -> Diagnostic {
     Diagnostic::warning(

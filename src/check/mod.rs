@@ -76,12 +76,18 @@ struct Checker {
     /// Predict outputs: name → (index, shape).
     predicted: Vec<(String, usize, Shape)>,
     observed: BTreeSet<String>,
+    /// Networks whose name appeared in an expression (called or not).
+    nets_mentioned: BTreeSet<usize>,
     /// Input width seen at each network's call sites.
     net_inputs: HashMap<usize, (Dim, Span)>,
+    /// Data fields referenced anywhere (expressions, observations, sizes).
+    used_data: BTreeSet<String>,
     /// Params referenced from expressions (other than a param's own prior).
     used: BTreeSet<usize>,
     /// Names whose definition failed; uses of them are not reported again.
     poisoned: BTreeSet<String>,
+    /// Params named by a prior statement that had errors (not reported again as prior-less).
+    attempted: BTreeSet<usize>,
     /// Prior assignment per param: (specificity, span).
     prior_spec: HashMap<usize, (u8, Span)>,
 }
@@ -136,7 +142,10 @@ impl Checker {
         self.fix_network_inputs();
         self.prior_block(&prior);
         self.coverage();
-        self.unused();
+        // Unused-name warnings next to errors are mostly echoes of the errors.
+        if !self.diags.iter().any(Diagnostic::is_error) {
+            self.unused();
+        }
     }
 
     // ----- declarations -----
@@ -196,12 +205,12 @@ impl Checker {
             (None, None) => Constraint::None,
             (Some((l, _)), None) => Constraint::Lower(l),
             (None, Some((u, _))) => Constraint::Upper(u),
-            (Some((l, _)), Some((u, us))) => {
+            (Some((l, ls)), Some((u, us))) => {
                 if l >= u {
                     self.err(
                         Diagnostic::error(
                             format!("the lower bound {l} is not below the upper bound {u}"),
-                            us,
+                            ls.join(us),
                         )
                         .with_help("swap the bounds or fix one of them"),
                     );
@@ -242,6 +251,10 @@ impl Checker {
                 if let Dim::Sym(s) = dim {
                     self.dims.insert(s.clone());
                 }
+            }
+            // An int field (K: int) may serve as a size: dense(K), vector[K].
+            if ty == DataType::Int {
+                self.dims.insert(d.name.name.clone());
             }
             let idx = self.model.data.len();
             if self.declare(&d.name, Binding::Data(idx)) {
@@ -538,6 +551,10 @@ impl Checker {
             let placeholder = Dim::Sym(format!("{}.input", self.model.networks[i].name));
             let Some((width, _)) = self.net_inputs.get(&i).cloned() else {
                 let n = &self.model.networks[i];
+                // A network without layers, or one whose use already failed, was reported.
+                if n.layers.is_empty() || self.nets_mentioned.contains(&i) {
+                    continue;
+                }
                 self.diags.push(
                     Diagnostic::error(
                         format!(
@@ -630,7 +647,11 @@ impl Checker {
                         continue;
                     };
                     if args.len() != d.arg_names().len() {
-                        self.err(msg::dist_arity(d, args.len(), dist.span.join(*span)));
+                        self.err(msg::dist_arity(
+                            d,
+                            args.len(),
+                            Span::new(dist.span.start, span.end),
+                        ));
                         continue;
                     }
                     let Some(args) = args.into_iter().collect::<Option<Vec<_>>>() else {
@@ -645,6 +666,22 @@ impl Checker {
                     }
                     if !self.dist_args(d, &args, &tname, &shape, span) {
                         continue;
+                    }
+                    if d == Distribution::CategoricalLogit {
+                        if let (Some(u), Shape::Matrix(_, Dim::Lit(k))) =
+                            (decl.upper, &args[0].shape)
+                        {
+                            if u > (*k as f64) - 1.0 {
+                                self.err(
+                                    Diagnostic::error(
+                                        format!("'{tname}' allows labels up to {u}, but the logits have {k} columns (labels 0 to {})", k - 1),
+                                        args[0].span,
+                                    )
+                                    .with_help(format!("end the network with dense({}), one logit per class", u as usize + 1)),
+                                );
+                                continue;
+                            }
+                        }
                     }
                     if let Some(range) = self.int_range(d, &args) {
                         self.model.data[i].int_range = Some(range);
@@ -732,7 +769,11 @@ impl Checker {
                     let name = &target.segments[0];
                     let Some(d) = d else { continue };
                     if args.len() != d.arg_names().len() {
-                        self.err(msg::dist_arity(d, args.len(), dist.span.join(*span)));
+                        self.err(msg::dist_arity(
+                            d,
+                            args.len(),
+                            Span::new(dist.span.start, span.end),
+                        ));
                         continue;
                     }
                     let Some(args) = args.into_iter().collect::<Option<Vec<_>>>() else {
@@ -836,6 +877,9 @@ impl Checker {
             .iter()
             .map(|a| self.expr(a, Scope::Prior { fan_in: is_group }))
             .collect();
+        if let Some((c, _)) = &covered {
+            self.attempted.extend(c.iter().copied());
+        }
         let (Some((covered, spec)), Some(d)) = (covered, d) else {
             return;
         };
@@ -844,7 +888,11 @@ impl Checker {
             return;
         }
         if args.len() != d.arg_names().len() {
-            self.err(msg::dist_arity(d, args.len(), dist.span.join(span)));
+            self.err(msg::dist_arity(
+                d,
+                args.len(),
+                Span::new(dist.span.start, span.end),
+            ));
             return;
         }
         let Some(args) = args.into_iter().collect::<Option<Vec<_>>>() else {
@@ -877,7 +925,7 @@ impl Checker {
             }
         }
         if let Some(w) = flat_scale(d, &args) {
-            self.err(msg::flat_prior(d, w, span));
+            self.err(msg::flat_prior(d, w, dist.span));
         }
         for p in covered {
             let param_shape = self.model.params[p].shape.clone();
@@ -904,7 +952,7 @@ impl Checker {
                     continue;
                 }
             }
-            let Some(truncation) = self.truncation(p, d, &args, span) else {
+            let Some(truncation) = self.truncation(p, d, &args, dist.span) else {
                 continue;
             };
             self.prior_spec.insert(p, (spec, target.span));
@@ -1111,12 +1159,26 @@ impl Checker {
                     }
                     _ => None,
                 };
+                // Point at the first segment that names nothing.
+                let is_kind = |s: &str| s == "weight" || s == "bias";
+                let bad_seg = if segs.len() >= 2
+                    && !is_kind(&segs[1].name)
+                    && layer_of(&segs[1].name).is_none()
+                {
+                    segs[1].span
+                } else if segs.len() >= 3 && (is_kind(&segs[1].name) || !is_kind(&segs[2].name)) {
+                    segs[2].span
+                } else if segs.len() > 3 {
+                    segs[3].span
+                } else {
+                    segs[segs.len() - 1].span
+                };
                 match result {
                     Some((v, _)) if v.is_empty() => {
                         self.err(
                             Diagnostic::error(
                                 format!("'{text}' names no parameter: the layer has no bias"),
-                                path.span,
+                                bad_seg,
                             )
                             .with_help("remove this prior, or drop `bias = false` from the layer"),
                         );
@@ -1125,7 +1187,7 @@ impl Checker {
                     Some(r) => Some(r),
                     None => {
                         let sugg = did_you_mean(&text, candidates.iter().map(String::as_str));
-                        self.err(msg::unknown_path(&text, path.span, sugg));
+                        self.err(msg::unknown_path(&text, bad_seg, sugg));
                         None
                     }
                 }
@@ -1148,7 +1210,7 @@ impl Checker {
 
     fn coverage(&mut self) {
         for p in 0..self.model.params.len() {
-            if self.prior_spec.contains_key(&p) {
+            if self.prior_spec.contains_key(&p) || self.attempted.contains(&p) {
                 continue;
             }
             let param = &self.model.params[p];
@@ -1167,6 +1229,47 @@ impl Checker {
     }
 
     fn unused(&mut self) {
+        // A field is used when an expression reads it, the likelihood observes it, or a type or
+        // layer uses it as a size.
+        let mut sizes: BTreeSet<String> = BTreeSet::new();
+        let shapes = self
+            .model
+            .params
+            .iter()
+            .map(|p| p.shape.clone())
+            .chain(self.model.data.iter().map(|d| data_shape(&d.ty)));
+        for shape in shapes {
+            match shape {
+                Shape::Scalar => {}
+                Shape::Vector(n) => {
+                    if let Dim::Sym(s) = n {
+                        sizes.insert(s);
+                    }
+                }
+                Shape::Matrix(r, c) => {
+                    for d in [r, c] {
+                        if let Dim::Sym(s) = d {
+                            sizes.insert(s);
+                        }
+                    }
+                }
+            }
+        }
+        for net in &self.model.networks {
+            for l in &net.layers {
+                if let Dim::Sym(s) = &l.width {
+                    sizes.insert(s.clone());
+                }
+            }
+        }
+        for d in &self.model.data {
+            if !self.used_data.contains(&d.name)
+                && !self.observed.contains(&d.name)
+                && !sizes.contains(&d.name)
+            {
+                self.diags.push(msg::unused_data(&d.name, d.span));
+            }
+        }
         for (i, p) in self.model.params.iter().enumerate() {
             if p.origin == ParamOrigin::Declared && !self.used.contains(&i) {
                 self.diags.push(msg::unused_param(&p.name, p.span));
@@ -1477,14 +1580,19 @@ impl Checker {
                         _ => None,
                     }
                 };
+                let item_span = |it: &IndexItem| match it {
+                    IndexItem::All(s) => *s,
+                    IndexItem::At(e) => e.span,
+                };
                 match (&b.shape, items.as_slice()) {
                     (Shape::Matrix(rows, cols), [IndexItem::All(_), j]) if lit(j).is_some() => {
+                        let jspan = item_span(j);
                         let j = lit(j).expect("checked");
                         let (rows, cols) = (rows.clone(), cols.clone());
                         if let Dim::Lit(c) = cols {
                             if j >= c {
                                 self.err(
-                                    Diagnostic::error(format!("column {j} is out of range for a matrix with {c} columns"), span)
+                                    Diagnostic::error(format!("column {j} is out of range for a matrix with {c} columns"), jspan)
                                         .with_help(format!("columns are numbered from 0 to {}", c - 1)),
                                 );
                                 return None;
@@ -1499,11 +1607,12 @@ impl Checker {
                         )
                     }
                     (Shape::Vector(n), [i]) if lit(i).is_some() => {
+                        let ispan = item_span(i);
                         let i = lit(i).expect("checked");
                         if let Dim::Lit(n) = n {
                             if i >= *n {
                                 self.err(
-                                    Diagnostic::error(format!("index {i} is out of range for a vector of {n} elements"), span)
+                                    Diagnostic::error(format!("index {i} is out of range for a vector of {n} elements"), ispan)
                                         .with_help(format!("elements are numbered from 0 to {}", n - 1)),
                                 );
                                 return None;
@@ -1551,6 +1660,7 @@ impl Checker {
         }
         match self.names.get(name).cloned() {
             Some((Binding::Data(i), _)) => {
+                self.used_data.insert(name.to_string());
                 if self.observed.contains(name) && scope != Scope::Likelihood {
                     self.err(msg::observed_outside_likelihood(name, scope.block(), span));
                     return None;
@@ -1562,7 +1672,8 @@ impl Checker {
                 self.used.insert(p);
                 mk(ExprKind::Param(p), self.model.params[p].shape.clone())
             }
-            Some((Binding::Network(_), _)) => {
+            Some((Binding::Network(n), _)) => {
+                self.nets_mentioned.insert(n);
                 self.err(msg::network_not_called(name, span));
                 None
             }
@@ -1588,8 +1699,32 @@ impl Checker {
     ) -> Option<Expr> {
         let mk = |kind, shape| Some(Expr { kind, shape, span });
         if let Some((Binding::Network(n), _)) = self.names.get(&func.name).cloned() {
+            self.nets_mentioned.insert(n);
             if args.len() != 1 {
-                self.err(msg::func_arity(&func.name, 1, args.len(), span));
+                let at = args
+                    .get(1)
+                    .map(|a| a.span.join(args[args.len() - 1].span))
+                    .unwrap_or(span);
+                self.err(
+                    Diagnostic::error(
+                        format!(
+                            "network '{}' takes one input matrix but is given {} arguments",
+                            func.name,
+                            args.len()
+                        ),
+                        at,
+                    )
+                    .with_help(format!(
+                        "call it on one matrix of inputs, one row per observation: {}(x)",
+                        func.name
+                    )),
+                );
+                // Record the call so the network does not also look uncalled.
+                if let Some(first) = args.first().and_then(|a| self.expr(a, scope)) {
+                    if let Shape::Matrix(_, c) = &first.shape {
+                        self.net_inputs.entry(n).or_insert((c.clone(), first.span));
+                    }
+                }
                 return None;
             }
             let input = self.expr(&args[0], scope)?;

@@ -6,8 +6,8 @@ use crate::check::verify_dims;
 use crate::data::{self, BoundData};
 use crate::diagnostic::{render_all, Diagnostic};
 use crate::ir::{Constraint, Dim, Shape};
-use std::path::PathBuf;
 use std::fmt::Write as _;
+use std::path::PathBuf;
 
 /// Loads a model, turning load errors into failures with the right exit code.
 pub fn load(args: &ModelArgs) -> Result<Model, Failure> {
@@ -30,17 +30,27 @@ pub fn data_path(args: &ModelArgs) -> Option<PathBuf> {
 
 /// Binds the model's data (if a data file is given or found), rendering data errors against
 /// the model's declarations. Returns the bound data and rendered warnings.
-pub fn bind(model: &Model, args: &ModelArgs) -> Result<Option<(PathBuf, BoundData, String)>, Failure> {
+pub fn bind(
+    model: &Model,
+    args: &ModelArgs,
+) -> Result<Option<(PathBuf, BoundData, String)>, Failure> {
     let Some(path) = data_path(args) else {
         return Ok(None);
     };
     if !path.is_file() {
-        return Err(Failure::usage(format!("error: cannot read data file {}: no such file", path.display())));
+        return Err(Failure::usage(format!(
+            "error: cannot read data file {}: no such file",
+            path.display()
+        )));
     }
     let decls = &model.checked.data;
     match data::bind_file(&path, decls) {
         Ok(bound) => {
-            let mut diags: Vec<Diagnostic> = bound.warnings.iter().map(|w| w.to_diagnostic(decls)).collect();
+            let mut diags: Vec<Diagnostic> = bound
+                .warnings
+                .iter()
+                .map(|w| w.to_diagnostic(decls))
+                .collect();
             let errors = verify_dims(&model.checked, &bound.data.dims);
             if !errors.is_empty() {
                 return Err(Failure::model(data_failure(&path, model, errors)));
@@ -61,7 +71,11 @@ pub fn bind(model: &Model, args: &ModelArgs) -> Result<Option<(PathBuf, BoundDat
 }
 
 fn data_failure(path: &std::path::Path, model: &Model, diags: Vec<Diagnostic>) -> String {
-    format!("error: the data in {} does not fit the model\n\n{}", path.display(), render_all(&diags, &model.source))
+    format!(
+        "error: the data in {} does not fit the model\n\n{}",
+        path.display(),
+        render_all(&diags, &model.source)
+    )
 }
 
 /// `bnnppl check`.
@@ -73,7 +87,11 @@ pub fn check(args: &ModelArgs) -> Result<Output, Failure> {
     let sizes = match &bound {
         Some((path, data, warnings)) => {
             stderr.push_str(warnings);
-            let dims: Vec<String> = data.dims.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+            let dims: Vec<String> = data
+                .dims
+                .iter()
+                .map(|(k, v)| format!("{k} = {v}"))
+                .collect();
             let _ = writeln!(stdout, "data: {} ({})", path.display(), dims.join(", "));
             data.dims.clone()
         }

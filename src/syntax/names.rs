@@ -43,7 +43,7 @@ pub fn rule_name(rule: Rule) -> Option<&'static str> {
         }
         Rule::postfix | Rule::index | Rule::index_item | Rule::all => "an index such as `[:, 0]`",
         Rule::ident => "a name such as `w1`",
-        Rule::number | Rule::signed_number => "a number",
+        Rule::number | Rule::signed_number | Rule::bad_number => "a number",
         Rule::integer => "a whole number",
         Rule::boolean => "`true` or `false`",
         Rule::EOI => "the end of the file",

@@ -23,17 +23,33 @@ pub fn parse(src: &str) -> Result<Program, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     for (start, end) in split_blocks(src) {
         let chunk = &src[start..end];
+        if let Some(d) = unknown_block(src, start) {
+            diags.push(d);
+            continue;
+        }
         match BnnParser::parse(Rule::block_only, chunk) {
             Ok(mut pairs) => {
                 let top = pairs.next().expect("internal: block_only matched");
-                let b = Builder { offset: start };
+                let b = Builder {
+                    offset: start,
+                    errors: Default::default(),
+                };
                 for p in top.into_inner() {
                     if p.as_rule() != Rule::EOI {
                         program.blocks.push(b.block(p));
                     }
                 }
+                diags.extend(b.errors.into_inner());
             }
-            Err(e) => diags.push(pest_error(&e, src, start)),
+            Err(e) => {
+                // The bracket scan and pest each see one symptom; the earlier one is where the
+                // user's mistake is.
+                let from_pest = pest_error(&e, src, start);
+                diags.push(match unclosed(src, start, end) {
+                    Some(d) if d.span.start < from_pest.span.start => d,
+                    _ => from_pest,
+                });
+            }
         }
     }
     if diags.is_empty() {
@@ -85,6 +101,104 @@ fn split_blocks(src: &str) -> Vec<(usize, usize)> {
         return Vec::new();
     }
     chunks
+}
+
+const BLOCKS: [&str; 6] = ["data", "network", "param", "prior", "likelihood", "predict"];
+
+/// A chunk that starts with a word other than a block keyword gets one clear error.
+fn unknown_block(src: &str, start: usize) -> Option<Diagnostic> {
+    let word: String = src[start..]
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    if word.is_empty() || BLOCKS.contains(&word.as_str()) {
+        return None;
+    }
+    let span = Span::new(start, start + word.len());
+    let after = src[start + word.len()..].trim_start();
+    if after.starts_with('~')
+        || after.starts_with('.')
+        || (after.starts_with('=') && !after.starts_with("=="))
+    {
+        return Some(
+            Diagnostic::error("this statement is outside any block", span)
+                .with_help("statements belong in a block: priors in `prior { }`, observations in `likelihood { }`, outputs in `predict { }`"),
+        );
+    }
+    let d = Diagnostic::error(format!("unknown block '{word}'"), span);
+    Some(match crate::check::did_you_mean(&word, BLOCKS) {
+        Some(s) => d.with_help(format!("did you mean '{s}'?")),
+        None if word == "parameters" || word == "params" => d.with_help("did you mean 'param'?"),
+        None => d.with_help(format!("the blocks are {}", BLOCKS.join(", "))),
+    })
+}
+
+/// When a chunk has a bracket that is never closed, the place to point at is the opener, not
+/// the end of the file where the parser noticed.
+fn unclosed(src: &str, start: usize, end: usize) -> Option<Diagnostic> {
+    let bytes = src.as_bytes();
+    let mut stack: Vec<(u8, usize)> = Vec::new();
+    let mut i = start;
+    while i < end {
+        match bytes[i] {
+            b'#' => i = skip_line(bytes, i),
+            b'/' if bytes.get(i + 1) == Some(&b'/') => i = skip_line(bytes, i),
+            c @ (b'{' | b'(' | b'[') => {
+                stack.push((c, i));
+                i += 1;
+            }
+            c @ (b'}' | b')' | b']') => {
+                let want = match c {
+                    b'}' => b'{',
+                    b')' => b'(',
+                    _ => b'[',
+                };
+                match stack.pop() {
+                    Some((o, _)) if o == want => {}
+                    // A block's '}' reached inside an open call: the call was never closed.
+                    Some((o @ (b'(' | b'['), at)) if c == b'}' => return Some(unclosed_at(o, at)),
+                    Some((o, at)) => {
+                        return Some(
+                            Diagnostic::error(
+                                format!("unexpected '{}'", c as char),
+                                Span::new(i, i + 1),
+                            )
+                            .with_related(
+                                Span::new(at, at + 1),
+                                format!("the innermost open bracket is this '{}'", o as char),
+                            )
+                            .with_help("remove it, or close the brackets in order"),
+                        )
+                    }
+                    None => {
+                        return Some(
+                            Diagnostic::error(
+                                format!("unexpected '{}': nothing is open here", c as char),
+                                Span::new(i, i + 1),
+                            )
+                            .with_help("remove it"),
+                        )
+                    }
+                }
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    stack.pop().map(|(o, at)| unclosed_at(o, at))
+}
+
+fn unclosed_at(open: u8, at: usize) -> Diagnostic {
+    let close = match open {
+        b'{' => '}',
+        b'(' => ')',
+        _ => ']',
+    };
+    Diagnostic::error(
+        format!("this '{}' is never closed", open as char),
+        Span::new(at, at + 1),
+    )
+    .with_help(format!("add the matching '{close}'"))
 }
 
 fn skip_line(bytes: &[u8], mut i: usize) -> usize {
@@ -228,6 +342,8 @@ fn pratt() -> &'static PrattParser<Rule> {
 
 struct Builder {
     offset: usize,
+    /// Problems found while building (malformed numbers); reported like syntax errors.
+    errors: std::cell::RefCell<Vec<Diagnostic>>,
 }
 
 impl Builder {
@@ -499,6 +615,22 @@ impl Builder {
                 kind: ExprKind::Num(p.as_str().parse().unwrap_or(f64::NAN)),
                 span,
             },
+            Rule::bad_number => {
+                self.errors.borrow_mut().push(
+                    Diagnostic::error(
+                        format!(
+                            "malformed number '{}': an exponent needs digits",
+                            p.as_str()
+                        ),
+                        span,
+                    )
+                    .with_help("write it as 1e0 or 1e-3"),
+                );
+                Expr {
+                    kind: ExprKind::Num(0.0),
+                    span,
+                }
+            }
             Rule::boolean => Expr {
                 kind: ExprKind::Bool(p.as_str() == "true"),
                 span,
