@@ -3,4 +3,5 @@
 pub mod density;
 pub mod diagnostic;
 pub mod ir;
+pub mod math;
 pub mod source;
