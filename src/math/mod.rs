@@ -4,7 +4,9 @@
 //! `Dual2_64`/`HyperDual64`), and the reference values in tests.
 //!
 //! - [`special`]: lgamma, erf/erfc, and stable log-space helpers (softplus, log-sum-exp, …).
+//! - [`dist`]: normalized log-densities with Stan's names and parameterizations, and log CDFs.
 
+pub mod dist;
 pub mod special;
 
 #[cfg(test)]
@@ -19,6 +21,14 @@ pub trait Real: DualNum<Primitive = f64> + Copy {}
 
 impl<T: DualNum<Primitive = f64> + Copy> Real for T {}
 
+pub use dist::{
+    bernoulli_logit_lpmf, beta_lpdf, binomial_logit_lpmf, categorical_logit_lpmf, cauchy_lccdf,
+    cauchy_lcdf, cauchy_lpdf, exponential_lccdf, exponential_lcdf, exponential_lpdf, gamma_lpdf,
+    inv_gamma_lpdf, laplace_lccdf, laplace_lcdf, laplace_lpdf, logistic_lccdf, logistic_lcdf,
+    logistic_lpdf, lognormal_lccdf, lognormal_lcdf, lognormal_lpdf, normal_lccdf, normal_lcdf,
+    normal_lpdf, poisson_log_lpmf, std_normal_lccdf, std_normal_lcdf, student_t_lpdf,
+    uniform_lccdf, uniform_lcdf, uniform_lpdf,
+};
 pub use special::{
     erf, erfc, lchoose, lgamma, lift, log1m_exp, log1p_exp, log_add_exp, log_diff_exp, log_erfc,
     log_sigmoid, log_softmax, log_sum_exp,

@@ -1,6 +1,13 @@
 //! Test helpers for the numerics: relative error, derivatives on Dual64, 5-point finite differences.
 
 use num_dual::Dual64;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+/// A fixed-seed generator for parameter tuples.
+pub fn rng(seed: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed)
+}
 
 /// |got − want| / |want|, or |got| when want is 0; 0 when both are the same infinity.
 pub fn rel_err(got: f64, want: f64) -> f64 {
