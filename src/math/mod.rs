@@ -5,7 +5,9 @@
 //!
 //! - [`special`]: lgamma, erf/erfc, and stable log-space helpers (softplus, log-sum-exp, …).
 //! - [`dist`]: normalized log-densities with Stan's names and parameterizations, and log CDFs.
+//! - [`activation`]: network activations, elementwise functions, and f64 value+derivative kernels.
 
+pub mod activation;
 pub mod dist;
 pub mod special;
 
@@ -21,6 +23,11 @@ pub trait Real: DualNum<Primitive = f64> + Copy {}
 
 impl<T: DualNum<Primitive = f64> + Copy> Real for T {}
 
+pub use activation::{
+    elu, elu_with_grad, gelu, gelu_with_grad, identity, identity_with_grad, map_value,
+    map_with_grad, relu, relu_with_grad, sigmoid, sigmoid_with_grad, softplus, softplus_with_grad,
+    swish, swish_with_grad, tanh, tanh_value, tanh_with_grad,
+};
 pub use dist::{
     bernoulli_logit_lpmf, beta_lpdf, binomial_logit_lpmf, categorical_logit_lpmf, cauchy_lccdf,
     cauchy_lcdf, cauchy_lpdf, exponential_lccdf, exponential_lcdf, exponential_lpdf, gamma_lpdf,
