@@ -6,10 +6,12 @@
 //! - [`special`]: lgamma, erf/erfc, and stable log-space helpers (softplus, log-sum-exp, …).
 //! - [`dist`]: normalized log-densities with Stan's names and parameterizations, and log CDFs.
 //! - [`activation`]: network activations, elementwise functions, and f64 value+derivative kernels.
+//! - [`transform`]: constraint transforms from unconstrained to constrained space with log|J|.
 
 pub mod activation;
 pub mod dist;
 pub mod special;
+pub mod transform;
 
 #[cfg(test)]
 mod testutil;
@@ -40,3 +42,4 @@ pub use special::{
     erf, erfc, lchoose, lgamma, lift, log1m_exp, log1p_exp, log_add_exp, log_diff_exp, log_erfc,
     log_sigmoid, log_softmax, log_sum_exp,
 };
+pub use transform::Constraint;
