@@ -8,5 +8,6 @@ pub mod density;
 pub mod diagnostic;
 pub mod ir;
 pub mod lower;
+pub mod math;
 pub mod source;
 pub mod syntax;
