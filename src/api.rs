@@ -83,3 +83,49 @@ impl Model {
         }
     }
 }
+
+/// Why data could not be bound to a model.
+#[derive(Debug, thiserror::Error)]
+#[error("{rendered}")]
+pub struct DataBindError {
+    /// Every problem, rendered against the model's data block.
+    pub rendered: String,
+    /// The diagnostics.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Model {
+    fn bind_result(
+        &self,
+        result: Result<crate::data::Bound, Vec<crate::data::DataError>>,
+    ) -> Result<crate::posterior::Posterior, DataBindError> {
+        let decls = &self.checked.data;
+        let bound = result.map_err(|errors| {
+            let diagnostics: Vec<Diagnostic> =
+                errors.iter().map(|e| e.to_diagnostic(decls)).collect();
+            DataBindError {
+                rendered: render_all(&diagnostics, &self.source),
+                diagnostics,
+            }
+        })?;
+        crate::posterior::Posterior::new(&self.checked, bound.data).map_err(|diagnostics| {
+            DataBindError {
+                rendered: render_all(&diagnostics, &self.source),
+                diagnostics,
+            }
+        })
+    }
+
+    /// Binds a data file (JSON or CSV, by extension) and returns the posterior density.
+    pub fn bind_file(
+        &self,
+        path: impl AsRef<Path>,
+    ) -> Result<crate::posterior::Posterior, DataBindError> {
+        self.bind_result(crate::data::bind_file(path.as_ref(), &self.checked.data))
+    }
+
+    /// Binds CmdStan-style JSON given as text.
+    pub fn bind_json(&self, text: &str) -> Result<crate::posterior::Posterior, DataBindError> {
+        self.bind_result(crate::data::bind_json(text, &self.checked.data))
+    }
+}

@@ -1,6 +1,7 @@
 //! bnnppl: a probabilistic programming language for Bayesian neural networks.
 
 pub mod api;
+pub mod autodiff;
 pub mod check;
 pub mod cli;
 pub mod data;
@@ -9,5 +10,6 @@ pub mod diagnostic;
 pub mod ir;
 pub mod lower;
 pub mod math;
+pub mod posterior;
 pub mod source;
 pub mod syntax;

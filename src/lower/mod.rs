@@ -106,7 +106,11 @@ impl<'m> Lowerer<'m> {
 
     fn alloc(&mut self, rows: usize, cols: usize, kind: SlotKind, needs_grad: bool) -> SlotId {
         let offset = self.aux(rows * cols);
-        self.slots.push(SlotInfo { slot: Slot { offset, rows, cols }, kind, needs_grad });
+        self.slots.push(SlotInfo {
+            slot: Slot { offset, rows, cols },
+            kind,
+            needs_grad,
+        });
         self.slots.len() - 1
     }
 
@@ -152,7 +156,12 @@ impl<'m> Lowerer<'m> {
             let dims = shape_dims(&p.shape, &|d| self.size(d));
             let out = self.alloc(r, c, SlotKind::Param(i), true);
             let dx = self.aux(2 * r * c);
-            self.instrs.push(Instr::Constrain { theta: offset, out, constraint: p.constraint, dx });
+            self.instrs.push(Instr::Constrain {
+                theta: offset,
+                out,
+                constraint: p.constraint,
+                dx,
+            });
             self.layout.params.push(ParamEntry {
                 name: p.name.clone(),
                 offset,
@@ -166,7 +175,11 @@ impl<'m> Lowerer<'m> {
     }
 
     fn priors(&mut self) {
-        let mut ctx = Ctx { lets: Vec::new(), predicted: HashMap::new(), fan_in: None };
+        let mut ctx = Ctx {
+            lets: Vec::new(),
+            predicted: HashMap::new(),
+            fan_in: None,
+        };
         for l in &self.model.prior_lets {
             let s = self.expr(&l.value, &ctx);
             ctx.lets.push(s);
@@ -185,24 +198,63 @@ impl<'m> Lowerer<'m> {
                 Truncation::Cdf { lower, upper } => Norm::Cdf(lower, upper),
             };
             let target = self.param_slots[i];
-            self.term(p.prior.dist, target, args, Part::Prior, norm, format!("the prior of {}", p.name));
+            self.term(
+                p.prior.dist,
+                target,
+                args,
+                Part::Prior,
+                norm,
+                format!("the prior of {}", p.name),
+            );
         }
     }
 
-    fn term(&mut self, dist: Distribution, target: SlotId, args: Vec<SlotId>, part: Part, norm: Norm, label: String) {
+    fn term(
+        &mut self,
+        dist: Distribution,
+        target: SlotId,
+        args: Vec<SlotId>,
+        part: Part,
+        norm: Norm,
+        label: String,
+    ) {
         if dist == Distribution::CategoricalLogit {
             let logits = args[0];
             let softmax = self.aux(self.len(logits));
-            self.instrs.push(Instr::Categorical { target, logits, part, softmax, label });
+            self.instrs.push(Instr::Categorical {
+                target,
+                logits,
+                part,
+                softmax,
+                label,
+            });
             return;
         }
-        let len = args.iter().map(|&a| self.len(a)).chain([self.len(target)]).max().unwrap_or(1);
+        let len = args
+            .iter()
+            .map(|&a| self.len(a))
+            .chain([self.len(target)])
+            .max()
+            .unwrap_or(1);
         let partials = self.aux((1 + args.len()) * len);
-        self.instrs.push(Instr::Term { dist, target, args, part, norm, partials, len, label });
+        self.instrs.push(Instr::Term {
+            dist,
+            target,
+            args,
+            part,
+            norm,
+            partials,
+            len,
+            label,
+        });
     }
 
     fn likelihood(&mut self) {
-        let mut ctx = Ctx { lets: Vec::new(), predicted: HashMap::new(), fan_in: None };
+        let mut ctx = Ctx {
+            lets: Vec::new(),
+            predicted: HashMap::new(),
+            fan_in: None,
+        };
         for s in &self.model.likelihood {
             match s {
                 LikelihoodStmt::Let(i) => {
@@ -212,14 +264,25 @@ impl<'m> Lowerer<'m> {
                 LikelihoodStmt::Term(t) => {
                     let target = self.data(&t.observed);
                     let args: Vec<SlotId> = t.args.iter().map(|a| self.expr(a, &ctx)).collect();
-                    self.term(t.dist, target, args, Part::Likelihood, Norm::None, format!("the likelihood of {}", t.observed));
+                    self.term(
+                        t.dist,
+                        target,
+                        args,
+                        Part::Likelihood,
+                        Norm::None,
+                        format!("the likelihood of {}", t.observed),
+                    );
                 }
             }
         }
     }
 
     fn predict(&mut self) -> Vec<(String, SlotId, Vec<usize>)> {
-        let mut ctx = Ctx { lets: Vec::new(), predicted: HashMap::new(), fan_in: None };
+        let mut ctx = Ctx {
+            lets: Vec::new(),
+            predicted: HashMap::new(),
+            fan_in: None,
+        };
         let mut outputs = Vec::new();
         for (i, s) in self.model.predict.iter().enumerate() {
             match s {
@@ -232,11 +295,21 @@ impl<'m> Lowerer<'m> {
                     ctx.predicted.insert(i, v);
                     outputs.push((name.clone(), v, shape_dims(&value.shape, &|d| self.size(d))));
                 }
-                PredictStmt::Draw { name, shape, dist, args, .. } => {
+                PredictStmt::Draw {
+                    name,
+                    shape,
+                    dist,
+                    args,
+                    ..
+                } => {
                     let args: Vec<SlotId> = args.iter().map(|a| self.expr(a, &ctx)).collect();
                     let (r, c) = self.rows_cols(shape);
                     let out = self.alloc(r, c, SlotKind::Temp, false);
-                    self.instrs.push(Instr::Draw { dist: *dist, args, out });
+                    self.instrs.push(Instr::Draw {
+                        dist: *dist,
+                        args,
+                        out,
+                    });
                     ctx.predicted.insert(i, out);
                     outputs.push((name.clone(), out, shape_dims(shape, &|d| self.size(d))));
                 }
@@ -276,7 +349,13 @@ impl<'m> Lowerer<'m> {
                 let g = self.grad(a) || self.grad(b);
                 let out = self.temp(r, c, g);
                 let deriv = self.aux(2 * r * c);
-                self.instrs.push(Instr::Binary { op: *op, a, b, out, deriv });
+                self.instrs.push(Instr::Binary {
+                    op: *op,
+                    a,
+                    b,
+                    out,
+                    deriv,
+                });
                 out
             }
             ExprKind::MatVec { matrix, vector } => {
@@ -293,13 +372,21 @@ impl<'m> Lowerer<'m> {
                     Func::Sum | Func::Mean => {
                         let g = self.grad(xs[0]);
                         let out = self.temp(1, 1, g);
-                        self.instrs.push(Instr::Reduce { x: xs[0], out, mean: *func == Func::Mean });
+                        self.instrs.push(Instr::Reduce {
+                            x: xs[0],
+                            out,
+                            mean: *func == Func::Mean,
+                        });
                         out
                     }
                     Func::Dot => {
                         let g = self.grad(xs[0]) || self.grad(xs[1]);
                         let out = self.temp(1, 1, g);
-                        self.instrs.push(Instr::Dot { a: xs[0], b: xs[1], out });
+                        self.instrs.push(Instr::Dot {
+                            a: xs[0],
+                            b: xs[1],
+                            out,
+                        });
                         out
                     }
                     f => self.unary(UnaryOp::Func(*f), xs[0]),
@@ -314,8 +401,19 @@ impl<'m> Lowerer<'m> {
                     let w = self.param_slots[layer.weight_param];
                     let b = layer.bias_param.map(|p| self.param_slots[p]);
                     let out = self.temp(rows, width, true);
-                    let deriv = if layer.activation == Activation::Identity { 0 } else { self.aux(rows * width) };
-                    self.instrs.push(Instr::Dense { x, w, b, out, act: layer.activation, deriv });
+                    let deriv = if layer.activation == Activation::Identity {
+                        0
+                    } else {
+                        self.aux(rows * width)
+                    };
+                    self.instrs.push(Instr::Dense {
+                        x,
+                        w,
+                        b,
+                        out,
+                        act: layer.activation,
+                        deriv,
+                    });
                     x = out;
                 }
                 x
@@ -329,7 +427,11 @@ impl<'m> Lowerer<'m> {
             ExprKind::Element { base, index } => {
                 let x = self.expr(base, ctx);
                 let out = self.temp(1, 1, self.grad(x));
-                self.instrs.push(Instr::Element { x, index: *index, out });
+                self.instrs.push(Instr::Element {
+                    x,
+                    index: *index,
+                    out,
+                });
                 out
             }
         }
@@ -345,17 +447,26 @@ impl<'m> Lowerer<'m> {
 
     fn finish(self, outputs: Vec<(String, SlotId, Vec<usize>)>) -> Program {
         let rows_sym = row_symbol(self.model);
-        let rows = rows_sym.as_ref().and_then(|s| self.sizes.get(s).copied()).unwrap_or(0);
+        let rows = rows_sym
+            .as_ref()
+            .and_then(|s| self.sizes.get(s).copied())
+            .unwrap_or(0);
         let row_data = match &rows_sym {
             Some(sym) => self
                 .model
                 .data
                 .iter()
                 .filter(|d| match &d.ty {
-                    DataType::IntArray(Dim::Sym(n)) | DataType::Vector(Dim::Sym(n)) | DataType::Matrix(Dim::Sym(n), _) => n == sym,
+                    DataType::IntArray(Dim::Sym(n))
+                    | DataType::Vector(Dim::Sym(n))
+                    | DataType::Matrix(Dim::Sym(n), _) => n == sym,
                     _ => false,
                 })
-                .filter_map(|d| self.data_slots.get(&d.name).map(|&s| (d.name.clone(), s, self.slots[s].slot.cols)))
+                .filter_map(|d| {
+                    self.data_slots
+                        .get(&d.name)
+                        .map(|&s| (d.name.clone(), s, self.slots[s].slot.cols))
+                })
                 .collect(),
             None => Vec::new(),
         };

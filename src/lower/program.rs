@@ -313,14 +313,27 @@ impl fmt::Display for Program {
                 p.constraint
             )?;
         }
-        writeln!(f, "slots: {} ({} values in the arena)", self.slots.len(), self.arena_len)?;
+        writeln!(
+            f,
+            "slots: {} ({} values in the arena)",
+            self.slots.len(),
+            self.arena_len
+        )?;
         let name = |s: SlotId| -> String {
             let info = &self.slots[s];
             let kind = match &info.kind {
-                SlotKind::Const if info.slot.len() == 1 => format!("{}", self.init[info.slot.offset]),
+                SlotKind::Const if info.slot.len() == 1 => {
+                    format!("{}", self.init[info.slot.offset])
+                }
                 SlotKind::Const => "const".into(),
                 SlotKind::Data(n) => n.clone(),
-                SlotKind::Param(p) => self.layout.params.iter().find(|e| e.slot == s).map(|e| e.name.clone()).unwrap_or(format!("param{p}")),
+                SlotKind::Param(p) => self
+                    .layout
+                    .params
+                    .iter()
+                    .find(|e| e.slot == s)
+                    .map(|e| e.name.clone())
+                    .unwrap_or(format!("param{p}")),
                 SlotKind::Temp => format!("t{s}"),
             };
             format!("{kind}[{}x{}]", info.slot.rows, info.slot.cols)
@@ -328,10 +341,17 @@ impl fmt::Display for Program {
         writeln!(f, "instructions: {}", self.instrs.len())?;
         for (i, ins) in self.instrs.iter().enumerate() {
             let text = match ins {
-                Instr::Constrain { theta, out, constraint, .. } => {
+                Instr::Constrain {
+                    theta,
+                    out,
+                    constraint,
+                    ..
+                } => {
                     format!("{} = constrain(theta[{theta}..], {constraint})", name(*out))
                 }
-                Instr::Dense { x, w, b, out, act, .. } => format!(
+                Instr::Dense {
+                    x, w, b, out, act, ..
+                } => format!(
                     "{} = {}({} * {}^T{})",
                     name(*out),
                     act.name(),
@@ -350,24 +370,58 @@ impl fmt::Display for Program {
                 Instr::Binary { op, a, b, out, .. } => {
                     format!("{} = {} {} {}", name(*out), name(*a), op.symbol(), name(*b))
                 }
-                Instr::MatVec { m, v, out } => format!("{} = {} * {}", name(*out), name(*m), name(*v)),
-                Instr::Column { x, col, out } => format!("{} = {}[:, {col}]", name(*out), name(*x)),
-                Instr::Element { x, index, out } => format!("{} = {}[{index}]", name(*out), name(*x)),
-                Instr::Reduce { x, out, mean } => {
-                    format!("{} = {}({})", name(*out), if *mean { "mean" } else { "sum" }, name(*x))
+                Instr::MatVec { m, v, out } => {
+                    format!("{} = {} * {}", name(*out), name(*m), name(*v))
                 }
-                Instr::Dot { a, b, out } => format!("{} = dot({}, {})", name(*out), name(*a), name(*b)),
-                Instr::Term { dist, target, args, part, norm, .. } => {
+                Instr::Column { x, col, out } => format!("{} = {}[:, {col}]", name(*out), name(*x)),
+                Instr::Element { x, index, out } => {
+                    format!("{} = {}[{index}]", name(*out), name(*x))
+                }
+                Instr::Reduce { x, out, mean } => {
+                    format!(
+                        "{} = {}({})",
+                        name(*out),
+                        if *mean { "mean" } else { "sum" },
+                        name(*x)
+                    )
+                }
+                Instr::Dot { a, b, out } => {
+                    format!("{} = dot({}, {})", name(*out), name(*a), name(*b))
+                }
+                Instr::Term {
+                    dist,
+                    target,
+                    args,
+                    part,
+                    norm,
+                    ..
+                } => {
                     let a: Vec<String> = args.iter().map(|s| name(*s)).collect();
                     let norm = match norm {
                         Norm::None => String::new(),
                         Norm::Half => " (half)".into(),
                         Norm::Cdf(l, u) => format!(" (truncated to [{l}, {u}])"),
                     };
-                    format!("{:?} += {}({} | {}){norm}", part, dist.name(), name(*target), a.join(", "))
+                    format!(
+                        "{:?} += {}({} | {}){norm}",
+                        part,
+                        dist.name(),
+                        name(*target),
+                        a.join(", ")
+                    )
                 }
-                Instr::Categorical { target, logits, part, .. } => {
-                    format!("{:?} += categorical_logit({} | {})", part, name(*target), name(*logits))
+                Instr::Categorical {
+                    target,
+                    logits,
+                    part,
+                    ..
+                } => {
+                    format!(
+                        "{:?} += categorical_logit({} | {})",
+                        part,
+                        name(*target),
+                        name(*logits)
+                    )
                 }
                 Instr::Draw { dist, args, out } => {
                     let a: Vec<String> = args.iter().map(|s| name(*s)).collect();

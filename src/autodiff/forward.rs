@@ -1,0 +1,360 @@
+//! The forward sweep: values for every slot and, when asked, the local partials the backward
+//! sweep needs, each from the generic scalar formulas evaluated on num-dual numbers.
+
+use super::gemm::gemm;
+use super::scalar;
+use super::Workspace;
+use crate::density::DensityError;
+use crate::lower::{Instr, Part, Program};
+use num_dual::{Dual64, DualSVec64};
+
+/// The two parts of a log-density evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Eval {
+    /// Prior terms plus log-Jacobians.
+    pub prior: f64,
+    /// Likelihood terms (unscaled).
+    pub likelihood: f64,
+}
+
+/// Runs the program on θ. With `PARTIALS`, saves what [`super::backward`] needs. `rng` is needed
+/// only by programs with draws (predict programs).
+pub fn forward<const PARTIALS: bool>(
+    p: &Program,
+    ws: &mut Workspace,
+    theta: &[f64],
+    mut rng: Option<&mut dyn rand::Rng>,
+) -> Result<Eval, DensityError> {
+    let mut eval = Eval::default();
+    let mut bad: Option<&str> = None;
+    let vals = &mut ws.vals;
+    for ins in &p.instrs {
+        match ins {
+            Instr::Constrain {
+                theta: t0,
+                out,
+                constraint,
+                dx,
+            } => {
+                let s = p.slots[*out].slot;
+                let n = s.len();
+                let u = &theta[*t0..*t0 + n];
+                if let crate::ir::Constraint::None = constraint {
+                    vals[s.range()].copy_from_slice(u);
+                    continue;
+                }
+                let mut logj = 0.0;
+                for (i, &ui) in u.iter().enumerate() {
+                    if PARTIALS {
+                        let (x, lj) = scalar::constrain(*constraint, Dual64::new(ui, 1.0));
+                        vals[s.offset + i] = x.re;
+                        vals[dx + i] = x.eps;
+                        vals[dx + n + i] = lj.eps;
+                        logj += lj.re;
+                    } else {
+                        let (x, lj) = scalar::constrain(*constraint, ui);
+                        vals[s.offset + i] = x;
+                        logj += lj;
+                    }
+                }
+                eval.prior += logj;
+                if !logj.is_finite() && bad.is_none() {
+                    bad = Some("a constraint transform");
+                }
+            }
+            Instr::Dense {
+                x,
+                w,
+                b,
+                out,
+                act,
+                deriv,
+            } => {
+                let xs = p.slots[*x].slot;
+                let ws_ = p.slots[*w].slot;
+                let os = p.slots[*out].slot;
+                let (rows, fan_in, width) = (xs.rows, xs.cols, os.cols);
+                // Z = X·Wᵀ: X is rows × in (strides in, 1); Wᵀ is in × out, read from the
+                // out × in row-major W with strides (1, in).
+                let (before, rest) = vals.split_at_mut(os.offset);
+                let z = &mut rest[..os.len()];
+                gemm(
+                    rows,
+                    fan_in,
+                    width,
+                    &before[xs.range()],
+                    (fan_in as isize, 1),
+                    &before[ws_.range()],
+                    (1, fan_in as isize),
+                    0.0,
+                    z,
+                );
+                if let Some(b) = b {
+                    let bias = &before[p.slots[*b].slot.range()];
+                    for row in z.chunks_exact_mut(width) {
+                        for (zi, bi) in row.iter_mut().zip(bias) {
+                            *zi += bi;
+                        }
+                    }
+                }
+                if *act != crate::ir::Activation::Identity {
+                    let n = os.len();
+                    let (lo, hi) = vals.split_at_mut(*deriv);
+                    let z = &mut lo[os.range()];
+                    if PARTIALS {
+                        scalar::activate_with_grad(*act, z, &mut hi[..n]);
+                    } else {
+                        scalar::activate(*act, z);
+                    }
+                }
+            }
+            Instr::Unary { op, x, out, deriv } => {
+                let xs = p.slots[*x].slot;
+                let os = p.slots[*out].slot;
+                for i in 0..os.len() {
+                    let xi = vals[xs.offset + i];
+                    if PARTIALS {
+                        let y = scalar::unary(*op, Dual64::new(xi, 1.0));
+                        vals[os.offset + i] = y.re;
+                        vals[deriv + i] = y.eps;
+                    } else {
+                        vals[os.offset + i] = scalar::unary(*op, xi);
+                    }
+                }
+            }
+            Instr::Binary {
+                op,
+                a,
+                b,
+                out,
+                deriv,
+            } => {
+                let sa = p.slots[*a].slot;
+                let sb = p.slots[*b].slot;
+                let os = p.slots[*out].slot;
+                let n = os.len();
+                let (ba, bb) = (sa.len() == 1, sb.len() == 1);
+                for i in 0..n {
+                    let ai = vals[sa.offset + if ba { 0 } else { i }];
+                    let bi = vals[sb.offset + if bb { 0 } else { i }];
+                    if PARTIALS {
+                        let y = scalar::binary(*op, seeded2(ai, 0), seeded2(bi, 1));
+                        vals[os.offset + i] = y.re;
+                        let e = y.eps.unwrap_generic(nalgebra::Const::<2>, nalgebra::U1);
+                        vals[deriv + i] = e[0];
+                        vals[deriv + n + i] = e[1];
+                    } else {
+                        vals[os.offset + i] = scalar::binary(*op, ai, bi);
+                    }
+                }
+            }
+            Instr::MatVec { m, v, out } => {
+                let ms = p.slots[*m].slot;
+                let vs = p.slots[*v].slot;
+                let os = p.slots[*out].slot;
+                let (before, rest) = vals.split_at_mut(os.offset.max(ms.offset.max(vs.offset)));
+                if os.offset > ms.offset && os.offset > vs.offset {
+                    // out = M (r × c, strides (c, 1)) · v (c × 1, strides (1, 1)).
+                    gemm(
+                        ms.rows,
+                        ms.cols,
+                        1,
+                        &before[ms.range()],
+                        (ms.cols as isize, 1),
+                        &before[vs.range()],
+                        (1, 1),
+                        0.0,
+                        &mut rest[..os.len()],
+                    );
+                } else {
+                    unreachable!("internal: outputs are allocated after their inputs")
+                }
+            }
+            Instr::Column { x, col, out } => {
+                let xs = p.slots[*x].slot;
+                let os = p.slots[*out].slot;
+                for r in 0..xs.rows {
+                    vals[os.offset + r] = vals[xs.offset + r * xs.cols + col];
+                }
+            }
+            Instr::Element { x, index, out } => {
+                let xs = p.slots[*x].slot;
+                vals[p.slots[*out].slot.offset] = vals[xs.offset + index];
+            }
+            Instr::Reduce { x, out, mean } => {
+                let xs = p.slots[*x].slot;
+                let s: f64 = vals[xs.range()].iter().sum();
+                vals[p.slots[*out].slot.offset] = if *mean { s / xs.len() as f64 } else { s };
+            }
+            Instr::Dot { a, b, out } => {
+                let (sa, sb) = (p.slots[*a].slot, p.slots[*b].slot);
+                let s: f64 = vals[sa.range()]
+                    .iter()
+                    .zip(&vals[sb.range()])
+                    .map(|(x, y)| x * y)
+                    .sum();
+                vals[p.slots[*out].slot.offset] = s;
+            }
+            Instr::Term {
+                dist,
+                target,
+                args,
+                part,
+                norm,
+                partials,
+                len,
+                label,
+            } => {
+                let total = term::<PARTIALS>(p, vals, *dist, *target, args, *norm, *partials, *len);
+                if !total.is_finite() && bad.is_none() {
+                    bad = Some(label);
+                }
+                match part {
+                    Part::Prior => eval.prior += total,
+                    Part::Likelihood => eval.likelihood += total,
+                }
+            }
+            Instr::Categorical {
+                target,
+                logits,
+                part,
+                softmax,
+                label,
+            } => {
+                let ys = p.slots[*target].slot;
+                let ls = p.slots[*logits].slot;
+                let k = ls.cols;
+                let mut total = 0.0;
+                for r in 0..ls.rows {
+                    let y = vals[ys.offset + r] as usize;
+                    let row = ls.offset + r * k;
+                    let z = &vals[row..row + k];
+                    let lse = crate::math::special::log_sum_exp(z);
+                    total += z[y] - lse;
+                    if PARTIALS {
+                        for j in 0..k {
+                            vals[softmax + r * k + j] = (vals[row + j] - lse).exp();
+                        }
+                    }
+                }
+                if !total.is_finite() && bad.is_none() {
+                    bad = Some(label);
+                }
+                match part {
+                    Part::Prior => eval.prior += total,
+                    Part::Likelihood => eval.likelihood += total,
+                }
+            }
+            Instr::Draw { dist, args, out } => {
+                let rng = rng
+                    .as_deref_mut()
+                    .expect("internal: a predict program is run with an RNG");
+                let os = p.slots[*out].slot;
+                for i in 0..os.len() {
+                    let mut buf = [0.0; 3];
+                    for (j, s) in args.iter().enumerate() {
+                        let sl = p.slots[*s].slot;
+                        buf[j] = if sl.len() == 1 {
+                            vals[sl.offset]
+                        } else if *dist == crate::ir::Distribution::CategoricalLogit {
+                            0.0
+                        } else {
+                            vals[sl.offset + i]
+                        };
+                    }
+                    vals[os.offset + i] = if *dist == crate::ir::Distribution::CategoricalLogit {
+                        let ls = p.slots[args[0]].slot;
+                        let row = ls.offset + i * ls.cols;
+                        scalar::draw_categorical(&vals[row..row + ls.cols], rng)
+                    } else {
+                        scalar::draw(*dist, &buf[..args.len()], rng)
+                    };
+                }
+            }
+        }
+    }
+    if let Some(label) = bad {
+        let value = eval.prior + eval.likelihood;
+        return Err(DensityError::NonFiniteValue {
+            value,
+            term: Some(label.to_string()),
+        });
+    }
+    Ok(eval)
+}
+
+fn seeded2(x: f64, k: usize) -> DualSVec64<2> {
+    DualSVec64::<2>::from_re(x).derivative(k)
+}
+
+fn seeded4(x: f64, k: Option<usize>) -> DualSVec64<4> {
+    match k {
+        Some(k) => DualSVec64::<4>::from_re(x).derivative(k),
+        None => DualSVec64::<4>::from_re(x),
+    }
+}
+
+/// One log-density term: sums over elements with broadcasting; saves ∂/∂input per element for
+/// inputs that need gradients (input 0 is the variate, then the arguments).
+#[allow(clippy::too_many_arguments)]
+fn term<const PARTIALS: bool>(
+    p: &Program,
+    vals: &mut [f64],
+    dist: crate::ir::Distribution,
+    target: usize,
+    args: &[usize],
+    norm: crate::lower::Norm,
+    partials: usize,
+    len: usize,
+) -> f64 {
+    let n_in = 1 + args.len();
+    let mut offs = [0usize; 4];
+    let mut bcast = [false; 4];
+    let mut vary = [false; 4];
+    for j in 0..n_in {
+        let id = if j == 0 { target } else { args[j - 1] };
+        let s = &p.slots[id];
+        offs[j] = s.slot.offset;
+        bcast[j] = s.slot.len() == 1;
+        vary[j] = s.needs_grad;
+    }
+    let n_vary = vary[..n_in].iter().filter(|v| **v).count();
+    let at = |j: usize, i: usize| -> usize { offs[j] + if bcast[j] { 0 } else { i } };
+    let mut total = 0.0;
+    if !PARTIALS || n_vary == 0 {
+        let mut xs = [0.0f64; 4];
+        for i in 0..len {
+            for j in 0..n_in {
+                xs[j] = vals[at(j, i)];
+            }
+            total += scalar::lpdf(dist, norm, xs[0], &xs[1..n_in]);
+        }
+    } else if n_vary == 1 {
+        let v = vary.iter().position(|x| *x).expect("one input varies");
+        let mut d = [Dual64::from_re(0.0); 4];
+        for i in 0..len {
+            for j in 0..n_in {
+                d[j] = Dual64::new(vals[at(j, i)], if j == v { 1.0 } else { 0.0 });
+            }
+            let y = scalar::lpdf(dist, norm, d[0], &d[1..n_in]);
+            total += y.re;
+            vals[partials + v * len + i] = y.eps;
+        }
+    } else {
+        let mut d = [DualSVec64::<4>::from_re(0.0); 4];
+        for i in 0..len {
+            for j in 0..n_in {
+                d[j] = seeded4(vals[at(j, i)], vary[j].then_some(j));
+            }
+            let y = scalar::lpdf(dist, norm, d[0], &d[1..n_in]);
+            total += y.re;
+            let e = y.eps.unwrap_generic(nalgebra::Const::<4>, nalgebra::U1);
+            for j in 0..n_in {
+                if vary[j] {
+                    vals[partials + j * len + i] = e[j];
+                }
+            }
+        }
+    }
+    total
+}
