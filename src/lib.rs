@@ -4,3 +4,4 @@ pub mod density;
 pub mod diagnostic;
 pub mod ir;
 pub mod source;
+pub mod summary;
