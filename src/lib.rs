@@ -4,4 +4,5 @@ pub mod density;
 pub mod diagnostic;
 pub mod ir;
 pub mod source;
+pub mod stan_csv;
 pub mod summary;
