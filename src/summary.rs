@@ -39,9 +39,11 @@
 //!   and ArviZ disagree (R's `1:0` indexing in the Geyer sum); we reproduce `posterior`.
 //! - **Capped ESS.** The autocorrelation time τ is bounded below by 1/log₁₀(MN), so ESS ≤
 //!   MN·log₁₀(MN) ([VGSCB21] §3.2; `posterior` also prints a warning, we cap silently).
-//! - **Autocovariance.** By FFT (radix-2, zero-padded to a power of two ≥ 2n), so long chains
-//!   cost O(n log n); like `posterior`, lag 0 is rescaled to the directly computed biased
-//!   variance, and a chain with zero variance has all autocovariances zero.
+//! - **Autocovariance.** Computed only as far as Geyer's sequence reads it: the first 32 lags
+//!   by direct sums, all further lags at once by a zero-padded radix-2 FFT (O(n log n) per
+//!   chain), so well-mixing chains cost O(n) and slowly mixing long chains O(n log n). The
+//!   values equal `posterior`'s (always-FFT) ones up to round-off; lag 0 is the directly summed
+//!   biased variance in both, and a chain with zero variance has all autocovariances zero.
 //! - **MCSE of the sd.** `posterior`'s `mcse_sd` (identical to ArviZ's): the delta method on
 //!   the variance of the sample variance [KK51], with the ESS of the squared centred draws.
 //! - **Folding.** The folded draws `|x − median(x)|` use the median of all draws before the
@@ -99,19 +101,34 @@ pub fn summarize(name: &str, chains: &[Vec<f64>]) -> SummaryRow {
         Some(s) => quantile_sorted(s, p),
         None => f64::NAN,
     };
-    SummaryRow {
+    let mut row = SummaryRow {
         name: name.to_string(),
         mean: mean(&pooled),
         sd: sd(&pooled),
-        mcse_mean: mcse_mean(chains),
-        mcse_sd: mcse_sd(chains),
+        mcse_mean: f64::NAN,
+        mcse_sd: f64::NAN,
         q5: q(0.05),
         q50: q(0.5),
         q95: q(0.95),
-        ess_bulk: ess_bulk(chains),
-        ess_tail: ess_tail(chains),
-        rhat: rhat(chains),
+        ess_bulk: f64::NAN,
+        ess_tail: f64::NAN,
+        rhat: f64::NAN,
+    };
+    if should_return_na(chains) {
+        return row;
     }
+    // The same quantities as the public functions, sharing the sort and the bulk z-scores.
+    let sorted = sorted.expect("internal: finite draws sort");
+    let z_bulk = z_scale(&split_chains(chains));
+    row.ess_bulk = ess_basic(&z_bulk);
+    row.rhat = rhat_from(&z_bulk, chains, &sorted);
+    row.ess_tail = min_na(
+        ess_of_indicator(chains, row.q5),
+        ess_of_indicator(chains, row.q95),
+    );
+    row.mcse_mean = row.sd / ess_mean(chains).sqrt();
+    row.mcse_sd = mcse_sd(chains);
+    row
 }
 
 /// R̂ = max(rank-normalized split-R̂, rank-normalized folded split-R̂) ([VGSCB21], `posterior::rhat`).
@@ -120,10 +137,19 @@ pub fn rhat(chains: &[Vec<f64>]) -> f64 {
     if should_return_na(chains) {
         return f64::NAN;
     }
-    // Bulk: rank-normalize the split chains. Tail: the same on |θ − median(θ)|, which detects
+    let sorted = sorted_or_nan(&pooled(chains)).expect("internal: finite draws sort");
+    rhat_from(&z_scale(&split_chains(chains)), chains, &sorted)
+}
+
+/// R̂ from the bulk z-scores of the split chains, the chains and their sorted pooled draws.
+fn rhat_from(z_bulk: &[Vec<f64>], chains: &[Vec<f64>], sorted: &[f64]) -> f64 {
+    // Bulk: rank-normalized split chains. Tail: the same on |θ − median(θ)|, which detects
     // chains with equal location but different scale ([VGSCB21], folding).
-    let bulk = rhat_basic(&z_scale(&split_chains(chains)));
-    let tail = rhat_basic(&z_scale(&split_chains(&fold(chains))));
+    let bulk = rhat_basic(z_bulk);
+    let tail = rhat_basic(&z_scale(&split_chains(&fold(
+        chains,
+        median_sorted(sorted),
+    ))));
     max_na(bulk, tail)
 }
 
@@ -156,6 +182,11 @@ pub fn ess_quantile(chains: &[Vec<f64>], prob: f64) -> f64 {
         prob
     };
     let q = quantile_sorted(&sorted_or_nan(&pooled).expect("finite draws"), prob);
+    ess_of_indicator(chains, q)
+}
+
+/// ESS of the split indicator chains I(θ ≤ q) (posterior's `.ess_quantile` after the quantile).
+fn ess_of_indicator(chains: &[Vec<f64>], q: f64) -> f64 {
     let indicator: Vec<Vec<f64>> = chains
         .iter()
         .map(|c| c.iter().map(|&x| if x <= q { 1.0 } else { 0.0 }).collect())
@@ -348,9 +379,8 @@ fn split_chains(chains: &[Vec<f64>]) -> Vec<Vec<f64>> {
     out
 }
 
-/// `posterior:::fold_draws`: |θ − median(θ)| with the median of all draws.
-fn fold(chains: &[Vec<f64>]) -> Vec<Vec<f64>> {
-    let med = median_sorted(&sorted_or_nan(&pooled(chains)).expect("internal: checked finite"));
+/// `posterior:::fold_draws`: |θ − median(θ)|, `med` being the median of all draws.
+fn fold(chains: &[Vec<f64>], med: f64) -> Vec<Vec<f64>> {
     chains
         .iter()
         .map(|c| c.iter().map(|&x| (x - med).abs()).collect())
@@ -360,18 +390,20 @@ fn fold(chains: &[Vec<f64>]) -> Vec<Vec<f64>> {
 /// Average ranks (1-based) of `values`, ties sharing the mean of their ranks (R's
 /// `rank(ties.method = "average")`).
 fn average_ranks(values: &[f64]) -> Vec<f64> {
-    let mut order: Vec<usize> = (0..values.len()).collect();
-    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    // Sorting (value, position) pairs keeps the comparisons in cache; the sort need not be
+    // stable because tied values receive the same rank whatever their order.
+    let mut order: Vec<(f64, usize)> = values.iter().copied().zip(0..).collect();
+    order.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
     let mut ranks = vec![0.0; values.len()];
     let mut start = 0;
     while start < order.len() {
         let mut end = start + 1;
-        while end < order.len() && values[order[end]] == values[order[start]] {
+        while end < order.len() && order[end].0 == order[start].0 {
             end += 1;
         }
         // Positions start..end hold ranks start+1 ..= end; their mean is (start + 1 + end) / 2.
         let rank = (start + 1 + end) as f64 / 2.0;
-        for &i in &order[start..end] {
+        for &(_, i) in &order[start..end] {
             ranks[i] = rank;
         }
         start = end;
@@ -419,20 +451,17 @@ fn ess_basic(chains: &[Vec<f64>]) -> f64 {
     if n < 3 || should_return_na(chains) {
         return f64::NAN;
     }
-    let acovs: Vec<Vec<f64>> = chains.iter().map(|c| autocovariance(c)).collect();
-    let acov_means: Vec<f64> = (0..n)
-        .map(|t| acovs.iter().map(|a| a[t]).sum::<f64>() / m as f64)
-        .collect();
+    let mut acov = MeanAutocov::new(chains);
     let nf = n as f64;
     // W (mean within-chain variance, divisor n − 1) and var⁺ = (n − 1)/n · W + B/n ([BDA3] §11.4).
-    let mean_var = acov_means[0] * nf / (nf - 1.0);
+    let mean_var = acov.at(0) * nf / (nf - 1.0);
     let mut var_plus = mean_var * (nf - 1.0) / nf;
     if m > 1 {
         let chain_mean: Vec<f64> = chains.iter().map(|c| mean(c)).collect();
         var_plus += variance(&chain_mean);
     }
     // ρ̂_t = 1 − (W − mean over chains of the lag-t autocovariance) / var⁺ ([VGSCB21] §3.2).
-    let rho_at = |t: usize| 1.0 - (mean_var - acov_means[t]) / var_plus;
+    let mut rho_at = |t: usize| 1.0 - (mean_var - acov.at(t)) / var_plus;
 
     // Geyer's initial positive sequence: add pairs Γ_k = ρ̂_{2k} + ρ̂_{2k+1} while positive.
     // Indices are posterior's 1-based ones minus one; `t` is the even lag of the current pair.
@@ -486,40 +515,118 @@ fn ess_basic(chains: &[Vec<f64>]) -> f64 {
     total / tau
 }
 
-/// Biased autocovariance γ̂_t = (1/n) Σ_{i<n−t} (x_i − x̄)(x_{i+t} − x̄) for t = 0..n, by FFT.
+/// Lags below this are summed directly; the first lag at or above it triggers one FFT for all.
 ///
-/// As `posterior::autocovariance`, lag 0 is rescaled to the directly summed Σ(x − x̄)²/n so that
-/// round-off in the transform never changes the variance, and zero variance gives all zeros.
-fn autocovariance(x: &[f64]) -> Vec<f64> {
-    let n = x.len();
-    let mu = mean(x);
-    let centred: Vec<f64> = x.iter().map(|&v| v - mu).collect();
-    let ss: f64 = centred.iter().map(|&v| v * v).sum();
-    if ss == 0.0 {
-        return vec![0.0; n];
-    }
-    // Zero-padding to ≥ 2n turns the FFT's circular correlation into the linear one.
-    let size = (2 * n).next_power_of_two();
-    let mut re = vec![0.0; size];
-    let mut im = vec![0.0; size];
-    re[..n].copy_from_slice(&centred);
-    fft(&mut re, &mut im, false);
-    for (r, i) in re.iter_mut().zip(im.iter_mut()) {
-        *r = *r * *r + *i * *i;
-        *i = 0.0;
-    }
-    fft(&mut re, &mut im, true);
-    let scale = ss / n as f64 / re[0];
-    re.truncate(n);
-    re.iter_mut().for_each(|v| *v *= scale);
-    re
+/// Geyer's truncation usually stops within a few dozen lags, where direct sums (O(m·n) per lag)
+/// are cheaper than transforms; slowly mixing chains need many lags, where the FFT's
+/// O(m·n log n) for all of them wins.
+const DIRECT_LAGS: usize = 32;
+
+/// The mean over chains of the biased autocovariance
+/// γ̂_t = (1/n) Σ_{i<n−t} (x_i − x̄)(x_{i+t} − x̄), computed lag by lag as Geyer's sequence asks.
+///
+/// Equal to `posterior::autocovariance` up to round-off: posterior always uses the FFT and
+/// rescales lag 0 to the directly summed variance, which our direct lags are by construction.
+/// Zero variance gives all zeros, as in posterior.
+struct MeanAutocov {
+    /// Each chain minus its own mean.
+    centred: Vec<Vec<f64>>,
+    /// γ̂ averaged over chains, for lags 0..values.len().
+    values: Vec<f64>,
 }
 
-/// In-place iterative radix-2 Cooley–Tukey FFT (unnormalized in both directions); the length
-/// must be a power of two.
-fn fft(re: &mut [f64], im: &mut [f64], inverse: bool) {
+impl MeanAutocov {
+    fn new(chains: &[Vec<f64>]) -> Self {
+        let centred = chains
+            .iter()
+            .map(|c| {
+                let mu = mean(c);
+                c.iter().map(|&v| v - mu).collect()
+            })
+            .collect();
+        MeanAutocov {
+            centred,
+            values: Vec::new(),
+        }
+    }
+
+    fn at(&mut self, t: usize) -> f64 {
+        while self.values.len() <= t {
+            let lag = self.values.len();
+            if lag < DIRECT_LAGS {
+                self.values.push(self.direct(lag));
+            } else {
+                self.extend_by_fft();
+            }
+        }
+        self.values[t]
+    }
+
+    fn direct(&self, lag: usize) -> f64 {
+        let m = self.centred.len() as f64;
+        self.centred
+            .iter()
+            .map(|c| {
+                let n = c.len();
+                c[..n - lag]
+                    .iter()
+                    .zip(&c[lag..])
+                    .map(|(a, b)| a * b)
+                    .sum::<f64>()
+                    / n as f64
+            })
+            .sum::<f64>()
+            / m
+    }
+
+    /// Fills every remaining lag from one zero-padded FFT per chain.
+    fn extend_by_fft(&mut self) {
+        let n = self.centred[0].len();
+        let m = self.centred.len() as f64;
+        // Zero-padding to ≥ 2n turns the FFT's circular correlation into the linear one.
+        let size = (2 * n).next_power_of_two();
+        let twiddles = twiddles(size);
+        let mut sums = vec![0.0; n];
+        for c in &self.centred {
+            let ss: f64 = c.iter().map(|&v| v * v).sum();
+            if ss == 0.0 {
+                continue;
+            }
+            let mut re = vec![0.0; size];
+            let mut im = vec![0.0; size];
+            re[..n].copy_from_slice(c);
+            fft(&mut re, &mut im, &twiddles, false);
+            for (r, i) in re.iter_mut().zip(im.iter_mut()) {
+                *r = *r * *r + *i * *i;
+                *i = 0.0;
+            }
+            fft(&mut re, &mut im, &twiddles, true);
+            // As posterior: scale so that lag 0 is exactly the summed Σ(x − x̄)² / n.
+            let scale = ss / n as f64 / re[0];
+            for (s, r) in sums.iter_mut().zip(&re) {
+                *s += r * scale;
+            }
+        }
+        let done = self.values.len();
+        self.values.extend(sums[done..].iter().map(|s| s / m));
+    }
+}
+
+/// e^{−2πik/size} for k < size/2, each from its own sin_cos (no accumulated drift).
+fn twiddles(size: usize) -> Vec<(f64, f64)> {
+    (0..size / 2)
+        .map(|k| {
+            let (s, c) = (-2.0 * std::f64::consts::PI * k as f64 / size as f64).sin_cos();
+            (c, s)
+        })
+        .collect()
+}
+
+/// In-place iterative radix-2 Cooley–Tukey FFT, unnormalized in both directions; the length
+/// must be a power of two and `twiddles` must come from [`twiddles`] for that length.
+fn fft(re: &mut [f64], im: &mut [f64], twiddles: &[(f64, f64)], inverse: bool) {
     let n = re.len();
-    debug_assert!(n.is_power_of_two() && im.len() == n);
+    debug_assert!(n.is_power_of_two() && im.len() == n && twiddles.len() == n / 2);
     if n < 2 {
         return;
     }
@@ -537,14 +644,8 @@ fn fft(re: &mut [f64], im: &mut [f64], inverse: bool) {
             im.swap(i, j);
         }
     }
-    // Twiddles e^{∓2πik/n} for k < n/2, each from its own sin_cos (no accumulated drift).
-    let sign = if inverse { 1.0 } else { -1.0 };
-    let twiddles: Vec<(f64, f64)> = (0..n / 2)
-        .map(|k| {
-            let (s, c) = (sign * 2.0 * std::f64::consts::PI * k as f64 / n as f64).sin_cos();
-            (c, s)
-        })
-        .collect();
+    // The inverse transform uses the conjugate twiddles.
+    let sign = if inverse { -1.0 } else { 1.0 };
     let mut len = 2;
     while len <= n {
         let half = len / 2;
@@ -552,6 +653,7 @@ fn fft(re: &mut [f64], im: &mut [f64], inverse: bool) {
         for start in (0..n).step_by(len) {
             for k in 0..half {
                 let (wr, wi) = twiddles[k * stride];
+                let wi = sign * wi;
                 let a = start + k;
                 let b = a + half;
                 let vr = re[b] * wr - im[b] * wi;
@@ -1051,19 +1153,28 @@ mod tests {
     }
 
     #[test]
-    fn fft_autocovariance_matches_direct_sum() {
-        // A deterministic, non-periodic sequence of awkward length (not a power of two).
-        let x: Vec<f64> = (0..777)
-            .map(|i| ((i * i) as f64 * 0.37).sin() + 0.01 * i as f64)
+    fn lazy_autocovariance_matches_direct_sums_at_every_lag() {
+        // Two deterministic, non-periodic chains of awkward length (not a power of two); lags
+        // past DIRECT_LAGS come from the FFT.
+        let chains: Vec<Vec<f64>> = (0..2)
+            .map(|c| {
+                (0..777)
+                    .map(|i| ((i * i + c) as f64 * 0.37).sin() + 0.01 * i as f64)
+                    .collect()
+            })
             .collect();
-        let fast = autocovariance(&x);
-        let slow = autocovariance_direct(&x);
-        let scale = slow[0];
-        for (t, (a, b)) in fast.iter().zip(&slow).enumerate() {
-            assert!((a - b).abs() < 1e-12 * scale, "lag {t}: fft {a} direct {b}");
+        let direct: Vec<Vec<f64>> = chains.iter().map(|c| autocovariance_direct(c)).collect();
+        let mut lazy = MeanAutocov::new(&chains);
+        let scale = (direct[0][0] + direct[1][0]) / 2.0;
+        // Ask out of order too: a high lag first fills everything below it.
+        for t in [0, 1, 31, 32, 500, 2, 776] {
+            let expected = (direct[0][t] + direct[1][t]) / 2.0;
+            let got = lazy.at(t);
+            assert!(
+                (got - expected).abs() < 1e-12 * scale,
+                "lag {t}: lazy {got} direct {expected}"
+            );
         }
-        // Lag 0 is rescaled to the directly summed variance, so it agrees to the last bits.
-        assert!((fast[0] - slow[0]).abs() <= 4.0 * f64::EPSILON * slow[0]);
     }
 
     #[test]
@@ -1071,8 +1182,9 @@ mod tests {
         let mut re: Vec<f64> = (0..16).map(|i| i as f64 * 0.5 - 3.0).collect();
         let orig = re.clone();
         let mut im = vec![0.0; 16];
-        fft(&mut re, &mut im, false);
-        fft(&mut re, &mut im, true);
+        let tw = twiddles(16);
+        fft(&mut re, &mut im, &tw, false);
+        fft(&mut re, &mut im, &tw, true);
         for (a, b) in re.iter().zip(&orig) {
             assert!((a / 16.0 - b).abs() < 1e-13);
         }
