@@ -146,10 +146,8 @@ fn rhat_from(z_bulk: &[Vec<f64>], chains: &[Vec<f64>], sorted: &[f64]) -> f64 {
     // Bulk: rank-normalized split chains. Tail: the same on |θ − median(θ)|, which detects
     // chains with equal location but different scale ([VGSCB21], folding).
     let bulk = rhat_basic(z_bulk);
-    let tail = rhat_basic(&z_scale(&split_chains(&fold(
-        chains,
-        median_sorted(sorted),
-    ))));
+    let folded = fold(chains, median_sorted(sorted));
+    let tail = rhat_basic(&z_scale(&split_chains(&folded)));
     max_na(bulk, tail)
 }
 
@@ -181,7 +179,10 @@ pub fn ess_quantile(chains: &[Vec<f64>], prob: f64) -> f64 {
     } else {
         prob
     };
-    let q = quantile_sorted(&sorted_or_nan(&pooled).expect("finite draws"), prob);
+    let q = quantile_sorted(
+        &sorted_or_nan(&pooled).expect("internal: finite draws sort"),
+        prob,
+    );
     ess_of_indicator(chains, q)
 }
 
