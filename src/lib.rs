@@ -12,4 +12,6 @@ pub mod lower;
 pub mod math;
 pub mod posterior;
 pub mod source;
+pub mod stan_csv;
+pub mod summary;
 pub mod syntax;
