@@ -4,6 +4,7 @@
 //! its data is wrong (located errors were printed); 70 internal error (a bug in bnnppl).
 
 mod check;
+mod diagnose;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -16,11 +17,14 @@ pub const EXIT_USAGE: i32 = 64;
 pub const EXIT_MODEL: i32 = 65;
 /// Exit code for an internal error.
 pub const EXIT_INTERNAL: i32 = 70;
+/// Exit code of `diagnose` when a gradient disagrees with finite differences.
+pub const EXIT_CHECK_FAILED: i32 = 1;
 
 const AFTER_HELP: &str = "\
 Exit codes:
   0   success
   64  usage error (unknown flag, missing argument, unreadable model file)
+  1   diagnose: a gradient disagrees with finite differences
   65  the model or its data has errors (each printed with file:line:column)
   70  internal error in bnnppl (please report it)";
 
@@ -39,6 +43,9 @@ pub enum Command {
     /// Parse and check a model; list every parameter with its shape, constraint and prior.
     #[command(after_help = AFTER_HELP)]
     Check(ModelArgs),
+    /// Compare the gradient with finite differences at random points.
+    #[command(after_help = AFTER_HELP)]
+    Diagnose(diagnose::DiagnoseArgs),
     /// Print a compiler stage of a model.
     #[command(after_help = AFTER_HELP)]
     Print {
@@ -68,6 +75,8 @@ pub enum Stage {
     Ast,
     /// The checked model: parameters, shapes, priors.
     Ir,
+    /// The lowered program and θ layout (needs the data for sizes).
+    Program,
 }
 
 /// A failure of a command, carrying what to print and the exit code.
@@ -142,5 +151,6 @@ pub fn run(cli: Cli) -> Result<Output, Failure> {
     match cli.command {
         Command::Check(m) => check::check(&m),
         Command::Print { model, stage } => check::print(&model, stage),
+        Command::Diagnose(d) => diagnose::diagnose(&d),
     }
 }
