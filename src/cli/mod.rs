@@ -23,8 +23,8 @@ pub const EXIT_CHECK_FAILED: i32 = 1;
 const AFTER_HELP: &str = "\
 Exit codes:
   0   success
-  64  usage error (unknown flag, missing argument, unreadable model file)
   1   diagnose: a gradient disagrees with finite differences
+  64  usage error (unknown flag, missing argument, unreadable model file)
   65  the model or its data has errors (each printed with file:line:column)
   70  internal error in bnnppl (please report it)";
 
@@ -130,7 +130,19 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
             return code;
         }
     };
-    match run(cli) {
+    // A panic is a bug in bnnppl: report it as an internal error (exit 70), not a crash.
+    let result = std::panic::catch_unwind(|| run(cli)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        Err(Failure {
+            message: format!("internal error: bnnppl panicked ({what}); please report this with the model"),
+            code: EXIT_INTERNAL,
+        })
+    });
+    match result {
         Ok(out) => {
             print!("{}", out.stdout);
             eprint!("{}", out.stderr);
