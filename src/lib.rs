@@ -2,5 +2,6 @@
 
 pub mod density;
 pub mod diagnostic;
+pub mod engine;
 pub mod ir;
 pub mod source;
