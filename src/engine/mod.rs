@@ -1,5 +1,5 @@
-//! Sampling engines over the density seam: static HMC, and the chain runner that drives engines
-//! in parallel threads.
+//! Sampling engines over the density seam: NUTS (on nuts-rs), static HMC, and the chain runner
+//! that drives them in parallel threads.
 //!
 //! Engines see only [`crate::density`]: a [`Target`] hands each chain its own evaluator, and the
 //! chain streams θ and sampler statistics into a [`DrawSink`] made by the caller's
@@ -8,7 +8,7 @@
 //!
 //! ```
 //! use bnnppl::density::FnDensity;
-//! use bnnppl::engine::{Engine, Hmc};
+//! use bnnppl::engine::{Engine, Nuts};
 //!
 //! // A 2-D standard normal.
 //! let target = FnDensity::new(2, |x: &[f64], g: &mut [f64]| {
@@ -16,8 +16,8 @@
 //!     g[1] = -x[1];
 //!     -0.5 * (x[0] * x[0] + x[1] * x[1])
 //! });
-//! let hmc = Hmc { chains: 2, warmup: 200, draws: 200, seed: 1, ..Hmc::default() };
-//! let trace = hmc.sample(&target).unwrap();
+//! let nuts = Nuts { chains: 2, warmup: 200, draws: 200, seed: 1, ..Nuts::default() };
+//! let trace = nuts.sample(&target).unwrap();
 //! assert_eq!(trace.chains.len(), 2);
 //! assert_eq!(trace.chains[0].len(), 200);
 //! ```
@@ -33,11 +33,13 @@ mod adapt;
 pub mod hmc;
 mod init;
 pub mod leapfrog;
+pub mod nuts;
 pub mod output;
 pub mod rng;
 
 pub use hmc::Hmc;
 pub use init::{Init, InitFailure, MAX_INIT_ATTEMPTS};
+pub use nuts::{MassMatrix, Nuts};
 pub use output::{
     Adaptation, ChainTrace, DrawSink, DrawStats, Phase, ProgressEvent, ProgressFn, SinkError,
     SinkFactory, Trace, TraceFactory, TraceSink,
