@@ -185,6 +185,13 @@ impl Nuts {
         s
     }
 
+    /// The exact nuts-rs settings a diagonal run uses (for benchmarks that compare against
+    /// nuts-rs alone; not part of the stable API).
+    #[doc(hidden)]
+    pub fn nuts_rs_settings(&self) -> DiagNutsSettings {
+        self.diagonal_settings()
+    }
+
     fn diagonal_settings(&self) -> DiagNutsSettings {
         let mass = DiagAdaptExpSettings {
             // Needed to report M⁻¹ at the end of warmup; costs a copy when M changes.
