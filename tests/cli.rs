@@ -52,7 +52,11 @@ fn check_lists_every_parameter_of_every_bundled_model() {
         let (code, out, err) = bnnppl(&["check", &p]);
         assert_eq!(code, 0, "{p}: {err}");
         assert!(out.contains("total: "), "{p}: {out}");
-        let stem = path.file_stem().expect("stem").to_string_lossy().to_string();
+        let stem = path
+            .file_stem()
+            .expect("stem")
+            .to_string_lossy()
+            .to_string();
         golden(&format!("check_{stem}.stdout"), &out);
     }
 }
@@ -60,7 +64,10 @@ fn check_lists_every_parameter_of_every_bundled_model() {
 #[test]
 fn exit_codes_follow_the_documented_table() {
     // 64: usage (unknown flag, unreadable model file).
-    assert_eq!(bnnppl(&["check", "--frobnicate", "models/eight_schools.bnn"]).0, 64);
+    assert_eq!(
+        bnnppl(&["check", "--frobnicate", "models/eight_schools.bnn"]).0,
+        64
+    );
     let (code, _, err) = bnnppl(&["check", "models/no_such_model.bnn"]);
     assert_eq!(code, 64, "{err}");
     assert!(err.contains("no_such_model.bnn"), "{err}");
@@ -68,17 +75,35 @@ fn exit_codes_follow_the_documented_table() {
     // 65: errors in the model, with file:line:column.
     let (code, _, err) = bnnppl(&["check", "tests/compile/bad/undefined_name_typo.bnn"]);
     assert_eq!(code, 65);
-    assert!(err.contains("tests/compile/bad/undefined_name_typo.bnn:"), "{err}");
+    assert!(
+        err.contains("tests/compile/bad/undefined_name_typo.bnn:"),
+        "{err}"
+    );
     // 65: errors in the data, naming the field.
     let dir = std::env::temp_dir().join(format!("bnnppl-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp");
     let data = dir.join("bad.json");
-    std::fs::write(&data, r#"{"J": 8, "y": [28, 8, -3, 7, -1, 1, 18], "sigma": [15, 10, 16, 11, 9, 11, 10, 18]}"#).expect("write");
-    let (code, _, err) = bnnppl(&["check", "models/eight_schools.bnn", "--data", &data.to_string_lossy()]);
+    std::fs::write(
+        &data,
+        r#"{"J": 8, "y": [28, 8, -3, 7, -1, 1, 18], "sigma": [15, 10, 16, 11, 9, 11, 10, 18]}"#,
+    )
+    .expect("write");
+    let (code, _, err) = bnnppl(&[
+        "check",
+        "models/eight_schools.bnn",
+        "--data",
+        &data.to_string_lossy(),
+    ]);
     assert_eq!(code, 65, "{err}");
     assert!(err.contains("data field 'y'"), "{err}");
-    golden("bad_data.stderr", &err.replace(&data.to_string_lossy().to_string(), "DATA"));
+    golden(
+        "bad_data.stderr",
+        &err.replace(&data.to_string_lossy().to_string(), "DATA"),
+    );
     // 0: a model that checks; diagnose agrees.
     assert_eq!(bnnppl(&["check", "models/eight_schools.bnn"]).0, 0);
-    assert_eq!(bnnppl(&["diagnose", "models/linear_regression.bnn", "--points", "2"]).0, 0);
+    assert_eq!(
+        bnnppl(&["diagnose", "models/linear_regression.bnn", "--points", "2"]).0,
+        0
+    );
 }

@@ -166,7 +166,10 @@ fn minibatch_gradients_average_to_the_full_gradient() {
         let post = posterior(stem);
         let n = post.n_rows();
         // The largest batch size of at most N/3 that divides N, so batches tile the rows.
-        let b = (1..=n / 3).rev().find(|b| n.is_multiple_of(*b)).expect("a divisor");
+        let b = (1..=n / 3)
+            .rev()
+            .find(|b| n.is_multiple_of(*b))
+            .expect("a divisor");
         let d = post.layout().dim();
         let mut eval = post.evaluator();
         let theta = &points(d, 1, 14)[0];

@@ -5,6 +5,8 @@
 
 mod check;
 mod diagnose;
+mod sample;
+mod summary;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -19,6 +21,10 @@ pub const EXIT_MODEL: i32 = 65;
 pub const EXIT_INTERNAL: i32 = 70;
 /// Exit code of `diagnose` when a gradient disagrees with finite differences.
 pub const EXIT_CHECK_FAILED: i32 = 1;
+/// Exit code when an output file cannot be written.
+pub const EXIT_IO: i32 = 74;
+/// Exit code after Ctrl-C (the draws made so far are kept).
+pub const EXIT_INTERRUPTED: i32 = 130;
 
 const AFTER_HELP: &str = "\
 Exit codes:
@@ -26,7 +32,9 @@ Exit codes:
   1   diagnose: a gradient disagrees with finite differences
   64  usage error (unknown flag, missing argument, unreadable model file)
   65  the model or its data has errors (each printed with file:line:column)
-  70  internal error in bnnppl (please report it)";
+  70  internal error in bnnppl (please report it)
+  74  an output file could not be written
+  130 interrupted by Ctrl-C (the draws made so far are kept in the output files)";
 
 /// bnnppl: Bayesian neural networks from a `.bnn` model file.
 #[derive(Debug, Parser)]
@@ -43,6 +51,12 @@ pub enum Command {
     /// Parse and check a model; list every parameter with its shape, constraint and prior.
     #[command(after_help = AFTER_HELP)]
     Check(ModelArgs),
+    /// Draw from the posterior with NUTS (or static HMC); CmdStan CSV per chain and a summary.
+    #[command(after_help = AFTER_HELP)]
+    Sample(Box<sample::SampleArgs>),
+    /// Summarize the draws of a `sample` output directory or of CmdStan CSV files.
+    #[command(after_help = AFTER_HELP)]
+    Summary(summary::SummaryArgs),
     /// Compare the gradient with finite differences at random points.
     #[command(after_help = AFTER_HELP)]
     Diagnose(diagnose::DiagnoseArgs),
@@ -138,7 +152,9 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
             .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_default();
         Err(Failure {
-            message: format!("internal error: bnnppl panicked ({what}); please report this with the model"),
+            message: format!(
+                "internal error: bnnppl panicked ({what}); please report this with the model"
+            ),
             code: EXIT_INTERNAL,
         })
     });
@@ -164,5 +180,7 @@ pub fn run(cli: Cli) -> Result<Output, Failure> {
         Command::Check(m) => check::check(&m),
         Command::Print { model, stage } => check::print(&model, stage),
         Command::Diagnose(d) => diagnose::diagnose(&d),
+        Command::Sample(s) => sample::sample(&s),
+        Command::Summary(s) => summary::summary(&s),
     }
 }
