@@ -152,7 +152,7 @@ fn a_failed_initialization_names_the_term() {
 fn ctrl_c_keeps_the_draws_written_so_far() {
     let dir = tmp("sigint");
     let d = dir.to_string_lossy().to_string();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bnnppl"))
+    let child = Command::new(env!("CARGO_BIN_EXE_bnnppl"))
         .args([
             "sample",
             "models/bnn_toy.bnn",
@@ -255,7 +255,6 @@ print("ok", float(post["sigma"].mean()))
         .sum::<f64>()
         / 400.0;
     let theirs: f64 = String::from_utf8_lossy(&out.stdout)
-        .trim()
         .split_whitespace()
         .nth(1)
         .unwrap()
