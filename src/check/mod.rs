@@ -582,6 +582,33 @@ impl Checker {
         }
     }
 
+    /// Checks `let name = value` in a block, binds the name for the rest of the block and
+    /// returns the checked binding (None after an error, which poisons the name).
+    fn let_binding(
+        &mut self,
+        name: &ast::Ident,
+        value: &ast::Expr,
+        span: Span,
+        scope: Scope,
+        index: usize,
+    ) -> Option<Let> {
+        let checked = self.expr(value, scope);
+        let Some(e) = checked else {
+            self.poisoned.insert(name.name.clone());
+            return None;
+        };
+        if !self.local_free(name) {
+            return None;
+        }
+        self.locals
+            .push((name.name.clone(), index, name.span, e.shape.clone()));
+        Some(Let {
+            name: name.name.clone(),
+            value: e,
+            span,
+        })
+    }
+
     // ----- statements -----
 
     fn likelihood_block(&mut self, stmts: &[&ast::Stmt]) {
@@ -589,22 +616,11 @@ impl Checker {
         for s in stmts {
             match s {
                 ast::Stmt::Let { name, value, .. } => {
-                    let checked = self.expr(value, Scope::Likelihood);
-                    if checked.is_none() {
-                        self.poisoned.insert(name.name.clone());
-                    }
-                    if let Some(e) = checked {
-                        if self.local_free(name) {
-                            let idx = self.model.likelihood_lets.len();
-                            self.locals
-                                .push((name.name.clone(), idx, name.span, e.shape.clone()));
-                            self.model.likelihood_lets.push(Let {
-                                name: name.name.clone(),
-                                value: e,
-                                span: s.span(),
-                            });
-                            self.model.likelihood.push(LikelihoodStmt::Let(idx));
-                        }
+                    let idx = self.model.likelihood_lets.len();
+                    if let Some(l) = self.let_binding(name, value, s.span(), Scope::Likelihood, idx)
+                    {
+                        self.model.likelihood_lets.push(l);
+                        self.model.likelihood.push(LikelihoodStmt::Let(idx));
                     }
                 }
                 ast::Stmt::Assign { name, span, .. } => self.err(
@@ -706,22 +722,10 @@ impl Checker {
         for s in stmts {
             match s {
                 ast::Stmt::Let { name, value, .. } => {
-                    let checked = self.expr(value, Scope::Predict);
-                    if checked.is_none() {
-                        self.poisoned.insert(name.name.clone());
-                    }
-                    if let Some(e) = checked {
-                        if self.local_free(name) {
-                            let idx = self.model.predict_lets.len();
-                            self.locals
-                                .push((name.name.clone(), idx, name.span, e.shape.clone()));
-                            self.model.predict_lets.push(Let {
-                                name: name.name.clone(),
-                                value: e,
-                                span: s.span(),
-                            });
-                            self.model.predict.push(PredictStmt::Let(idx));
-                        }
+                    let idx = self.model.predict_lets.len();
+                    if let Some(l) = self.let_binding(name, value, s.span(), Scope::Predict, idx) {
+                        self.model.predict_lets.push(l);
+                        self.model.predict.push(PredictStmt::Let(idx));
                     }
                 }
                 ast::Stmt::Assign { name, value, span } => {
@@ -828,21 +832,10 @@ impl Checker {
         for s in stmts {
             match s {
                 ast::Stmt::Let { name, value, .. } => {
-                    let checked = self.expr(value, Scope::Prior { fan_in: false });
-                    if checked.is_none() {
-                        self.poisoned.insert(name.name.clone());
-                    }
-                    if let Some(e) = checked {
-                        if self.local_free(name) {
-                            let idx = self.model.prior_lets.len();
-                            self.locals
-                                .push((name.name.clone(), idx, name.span, e.shape.clone()));
-                            self.model.prior_lets.push(Let {
-                                name: name.name.clone(),
-                                value: e,
-                                span: s.span(),
-                            });
-                        }
+                    let idx = self.model.prior_lets.len();
+                    let scope = Scope::Prior { fan_in: false };
+                    if let Some(l) = self.let_binding(name, value, s.span(), scope, idx) {
+                        self.model.prior_lets.push(l);
                     }
                 }
                 ast::Stmt::Assign { name, span, .. } => self.err(
