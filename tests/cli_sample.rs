@@ -266,3 +266,43 @@ print("ok", float(post["sigma"].mean()))
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn predictive_only_output_leaves_the_weights_out() {
+    let dir = tmp("predonly");
+    let d = dir.to_string_lossy().to_string();
+    let (code, out, err) = bnnppl(&[
+        "sample",
+        "models/bnn_toy.bnn",
+        "--chains",
+        "1",
+        "--warmup",
+        "30",
+        "--draws",
+        "20",
+        "--quiet",
+        "--save",
+        "predictive-only",
+        "--output",
+        &d,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let csv =
+        bnnppl::stan_csv::read_stan_csv(&std::fs::read_to_string(dir.join("chain_1.csv")).unwrap())
+            .unwrap();
+    assert_eq!(csv.n_rows(), 20);
+    assert!(
+        csv.columns.iter().any(|c| c == "mu.100"),
+        "{:?}",
+        csv.columns
+    );
+    assert!(csv.columns.iter().any(|c| c == "y_rep.1"));
+    assert!(
+        !csv.columns
+            .iter()
+            .any(|c| c.starts_with("f.") || c == "prec"),
+        "{:?}",
+        csv.columns
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
