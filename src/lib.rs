@@ -7,6 +7,7 @@ pub mod cli;
 pub mod data;
 pub mod density;
 pub mod diagnostic;
+pub mod engine;
 pub mod ir;
 pub mod lower;
 pub mod math;

@@ -78,6 +78,28 @@ fn data_failure(path: &std::path::Path, model: &Model, diags: Vec<Diagnostic>) -
     )
 }
 
+/// Loads the data (beside the model or `--data`) and binds it: the posterior density, and the
+/// rendered data warnings. A model without a data block needs no file.
+pub fn bind_posterior(
+    model: &Model,
+    args: &ModelArgs,
+) -> Result<(crate::posterior::Posterior, String), Failure> {
+    let (data, warnings) = match bind(model, args)? {
+        Some((_, data, warnings)) => (data, warnings),
+        None if model.checked.data.is_empty() => (BoundData::default(), String::new()),
+        None => {
+            return Err(Failure::usage(format!(
+                "error: no data file for {}: pass --data FILE, or put {} beside it",
+                args.model.display(),
+                args.model.with_extension("json").display()
+            )))
+        }
+    };
+    let post = crate::posterior::Posterior::new(&model.checked, data)
+        .map_err(|d| Failure::model(render_all(&d, &model.source)))?;
+    Ok((post, warnings))
+}
+
 /// `bnnppl check`.
 pub fn check(args: &ModelArgs) -> Result<Output, Failure> {
     let model = load(args)?;
@@ -206,15 +228,22 @@ pub fn parameter_table(model: &Model, dims: &dyn Fn(&Dim) -> Option<usize>) -> S
     out
 }
 
-/// `bnnppl print --stage ast|ir`.
+/// `bnnppl print --stage ast|ir|program`.
 pub fn print(args: &ModelArgs, stage: Stage) -> Result<Output, Failure> {
     let model = load(args)?;
+    let mut stderr = model.rendered_warnings();
     let stdout = match stage {
         Stage::Ast => crate::syntax::print_ast(&model.ast),
         Stage::Ir => model.checked.to_string(),
+        Stage::Program => {
+            let (post, warnings) = bind_posterior(&model, args)?;
+            stderr.push_str(&warnings);
+            format!(
+                "# log-density\n{}\n# per-draw outputs\n{}",
+                post.program(),
+                post.outputs_program()
+            )
+        }
     };
-    Ok(Output {
-        stdout,
-        stderr: model.rendered_warnings(),
-    })
+    Ok(Output { stdout, stderr })
 }

@@ -4,6 +4,7 @@
 //! its data is wrong (located errors were printed); 70 internal error (a bug in bnnppl).
 
 mod check;
+mod diagnose;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -16,10 +17,13 @@ pub const EXIT_USAGE: i32 = 64;
 pub const EXIT_MODEL: i32 = 65;
 /// Exit code for an internal error.
 pub const EXIT_INTERNAL: i32 = 70;
+/// Exit code of `diagnose` when a gradient disagrees with finite differences.
+pub const EXIT_CHECK_FAILED: i32 = 1;
 
 const AFTER_HELP: &str = "\
 Exit codes:
   0   success
+  1   diagnose: a gradient disagrees with finite differences
   64  usage error (unknown flag, missing argument, unreadable model file)
   65  the model or its data has errors (each printed with file:line:column)
   70  internal error in bnnppl (please report it)";
@@ -39,6 +43,9 @@ pub enum Command {
     /// Parse and check a model; list every parameter with its shape, constraint and prior.
     #[command(after_help = AFTER_HELP)]
     Check(ModelArgs),
+    /// Compare the gradient with finite differences at random points.
+    #[command(after_help = AFTER_HELP)]
+    Diagnose(diagnose::DiagnoseArgs),
     /// Print a compiler stage of a model.
     #[command(after_help = AFTER_HELP)]
     Print {
@@ -68,6 +75,8 @@ pub enum Stage {
     Ast,
     /// The checked model: parameters, shapes, priors.
     Ir,
+    /// The lowered program and θ layout (needs the data for sizes).
+    Program,
 }
 
 /// A failure of a command, carrying what to print and the exit code.
@@ -121,7 +130,19 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
             return code;
         }
     };
-    match run(cli) {
+    // A panic is a bug in bnnppl: report it as an internal error (exit 70), not a crash.
+    let result = std::panic::catch_unwind(|| run(cli)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        Err(Failure {
+            message: format!("internal error: bnnppl panicked ({what}); please report this with the model"),
+            code: EXIT_INTERNAL,
+        })
+    });
+    match result {
         Ok(out) => {
             print!("{}", out.stdout);
             eprint!("{}", out.stderr);
@@ -142,5 +163,6 @@ pub fn run(cli: Cli) -> Result<Output, Failure> {
     match cli.command {
         Command::Check(m) => check::check(&m),
         Command::Print { model, stage } => check::print(&model, stage),
+        Command::Diagnose(d) => diagnose::diagnose(&d),
     }
 }

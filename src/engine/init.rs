@@ -1,0 +1,216 @@
+//! Starting points and the panic guard: Stan's uniform(−2, 2) initialization with retries, user
+//! initial values, and a wrapper that turns a panic inside the density into a fatal error.
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use rand::{Rng, RngExt};
+
+use crate::density::{check_finite, Density, DensityError};
+
+/// How many random starting points are tried before a chain gives up (Stan's limit).
+pub const MAX_INIT_ATTEMPTS: usize = 100;
+
+/// Where a chain starts, on the unconstrained scale θ.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Init {
+    /// Each component uniform on (−radius, radius), redrawn up to [`MAX_INIT_ATTEMPTS`] times
+    /// while the log-density or its gradient is not finite (Stan's `init=2`).
+    Random {
+        /// Half-width of the uniform interval on the unconstrained scale; Stan's default is 2.
+        radius: f64,
+    },
+    /// The given θ (length d), used for every chain; it must have a finite log-density.
+    User(Vec<f64>),
+}
+
+impl Default for Init {
+    fn default() -> Self {
+        Init::Random { radius: 2.0 }
+    }
+}
+
+/// Why a chain could not start.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InitFailure {
+    /// The density failed at the (last) starting point tried.
+    #[error(transparent)]
+    Density(DensityError),
+    /// A gradient component is exactly zero at the user's starting point.
+    #[error(
+        "gradient component {index} is exactly 0 at the initial values; NUTS sets its first \
+         inverse mass matrix to 1/|gradient|, so start slightly away from this point"
+    )]
+    ZeroGradient {
+        /// Index into θ.
+        index: usize,
+    },
+    /// The user's initial values do not have length d.
+    #[error("the initial values have length {got}, but θ has dimension {expected}")]
+    WrongLength {
+        /// Dimension d of θ.
+        expected: usize,
+        /// Length given.
+        got: usize,
+    },
+    /// A user initial value is NaN or infinite.
+    #[error("initial value {index} is not finite ({value})")]
+    NonFiniteValue {
+        /// Index into θ.
+        index: usize,
+        /// The value given.
+        value: f64,
+    },
+    /// The random radius is not a positive finite number.
+    #[error("the initialization radius must be positive and finite, got {0}")]
+    BadRadius(f64),
+}
+
+/// A starting point that passed the checks.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Start {
+    /// Position θ.
+    pub theta: Vec<f64>,
+    /// log p(θ).
+    pub log_density: f64,
+    /// ∇ log p(θ).
+    pub grad: Vec<f64>,
+}
+
+/// A failed initialization: how many points were tried and why the last one failed.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct InitError {
+    pub attempts: usize,
+    pub reason: InitFailure,
+}
+
+/// Finds a starting point as Stan does: user values as given, or uniform(−radius, radius)
+/// draws retried while the density reports a recoverable (non-finite) failure.
+///
+/// A fatal density error (a panic, say) ends the search at once. With
+/// `require_nonzero_gradient` a random point whose gradient has an exact zero is retried too,
+/// because nuts-rs's first inverse mass matrix is 1/|gradient| and it refuses such points.
+pub(crate) fn find_start<D: Density, R: Rng + ?Sized>(
+    density: &mut D,
+    init: &Init,
+    rng: &mut R,
+    require_nonzero_gradient: bool,
+) -> Result<Start, InitError> {
+    let dim = density.dim();
+    let mut grad = vec![0.0; dim];
+    let fail = |attempts, reason| Err(InitError { attempts, reason });
+    match init {
+        Init::User(theta) => {
+            if theta.len() != dim {
+                return fail(
+                    0,
+                    InitFailure::WrongLength {
+                        expected: dim,
+                        got: theta.len(),
+                    },
+                );
+            }
+            if let Some((index, &value)) = theta.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                return fail(0, InitFailure::NonFiniteValue { index, value });
+            }
+            let log_density = match evaluate(density, theta, &mut grad) {
+                Ok(lp) => lp,
+                Err(e) => return fail(1, InitFailure::Density(e)),
+            };
+            if require_nonzero_gradient {
+                if let Some(index) = grad.iter().position(|&g| g == 0.0) {
+                    return fail(1, InitFailure::ZeroGradient { index });
+                }
+            }
+            Ok(Start {
+                theta: theta.clone(),
+                log_density,
+                grad,
+            })
+        }
+        Init::Random { radius } => {
+            let radius = *radius;
+            if !(radius.is_finite() && radius > 0.0) {
+                return fail(0, InitFailure::BadRadius(radius));
+            }
+            let mut theta = vec![0.0; dim];
+            let mut last = None;
+            for attempt in 1..=MAX_INIT_ATTEMPTS {
+                for x in theta.iter_mut() {
+                    *x = rng.random_range(-radius..radius);
+                }
+                match evaluate(density, &theta, &mut grad) {
+                    Ok(log_density) => {
+                        let zero = grad.iter().position(|&g| g == 0.0);
+                        match zero {
+                            Some(index) if require_nonzero_gradient => {
+                                last = Some(InitFailure::ZeroGradient { index });
+                            }
+                            _ => {
+                                return Ok(Start {
+                                    theta,
+                                    log_density,
+                                    grad,
+                                })
+                            }
+                        }
+                    }
+                    Err(e) if e.is_recoverable() => last = Some(InitFailure::Density(e)),
+                    Err(e) => return fail(attempt, InitFailure::Density(e)),
+                }
+            }
+            fail(
+                MAX_INIT_ATTEMPTS,
+                last.expect("internal: at least one attempt was made"),
+            )
+        }
+    }
+}
+
+/// Evaluates and also checks the values, so a density that does not check its own output
+/// cannot start a chain at a non-finite point.
+fn evaluate<D: Density>(
+    density: &mut D,
+    theta: &[f64],
+    grad: &mut [f64],
+) -> Result<f64, DensityError> {
+    let lp = density.log_density_grad(theta, grad)?;
+    check_finite(lp, grad)
+}
+
+/// A density whose panics become [`DensityError::Panicked`], so a bug in a model ends its chain
+/// with a typed error instead of taking the process down.
+///
+/// The panic hook still prints the message to stderr; the message is also kept in the error.
+/// After a panic the inner evaluator's scratch space may be inconsistent, which is why the
+/// error is fatal.
+#[derive(Debug)]
+pub(crate) struct Guarded<D>(pub D);
+
+impl<D: Density> Density for Guarded<D> {
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+    fn log_density(&mut self, theta: &[f64]) -> Result<f64, DensityError> {
+        let inner = &mut self.0;
+        catch_unwind(AssertUnwindSafe(|| inner.log_density(theta)))
+            .unwrap_or_else(|payload| Err(DensityError::Panicked(panic_message(&*payload))))
+    }
+    fn log_density_grad(&mut self, theta: &[f64], grad: &mut [f64]) -> Result<f64, DensityError> {
+        let inner = &mut self.0;
+        catch_unwind(AssertUnwindSafe(|| inner.log_density_grad(theta, grad)))
+            .unwrap_or_else(|payload| Err(DensityError::Panicked(panic_message(&*payload))))
+    }
+}
+
+/// The text of a panic payload (`panic!("...")` gives a `&str` or a `String`).
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
+}

@@ -1,0 +1,463 @@
+//! Sampling engines over the density seam: NUTS (on nuts-rs), static HMC, and the chain runner
+//! that drives them in parallel threads.
+//!
+//! Engines see only [`crate::density`]: a [`Target`] hands each chain its own evaluator, and the
+//! chain streams θ and sampler statistics into a [`DrawSink`] made by the caller's
+//! [`SinkFactory`]. Chain `c` draws from [`rng::chain_rng`]`(seed, c)`, so its draws do not
+//! depend on which other chains run or on the number of threads.
+//!
+//! ```
+//! use bnnppl::density::FnDensity;
+//! use bnnppl::engine::{Engine, Nuts};
+//!
+//! // A 2-D standard normal.
+//! let target = FnDensity::new(2, |x: &[f64], g: &mut [f64]| {
+//!     g[0] = -x[0];
+//!     g[1] = -x[1];
+//!     -0.5 * (x[0] * x[0] + x[1] * x[1])
+//! });
+//! let nuts = Nuts { chains: 2, warmup: 200, draws: 200, seed: 1, ..Nuts::default() };
+//! let trace = nuts.sample(&target).unwrap();
+//! assert_eq!(trace.chains.len(), 2);
+//! assert_eq!(trace.chains[0].len(), 200);
+//! ```
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::density::{Density, DensityError, Target};
+
+mod adapt;
+pub mod hmc;
+mod init;
+pub mod leapfrog;
+pub mod nuts;
+pub mod output;
+pub mod rng;
+
+pub use hmc::Hmc;
+pub use init::{Init, InitFailure, MAX_INIT_ATTEMPTS};
+pub use nuts::{MassMatrix, Nuts};
+pub use output::{
+    Adaptation, ChainTrace, DrawSink, DrawStats, Phase, ProgressEvent, ProgressFn, SinkError,
+    SinkFactory, Trace, TraceFactory, TraceSink,
+};
+
+/// Why a run failed. Recoverable density failures never get here: they are divergences.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// No valid starting point was found.
+    #[error("chain {chain}: initialization failed after {attempts} attempt(s): {reason}")]
+    Init {
+        /// Chain id.
+        chain: usize,
+        /// Starting points tried.
+        attempts: usize,
+        /// Why the last one failed.
+        reason: InitFailure,
+    },
+    /// The density failed in a way sampling cannot continue through (a panic, a fatal error).
+    #[error("chain {chain}: the density failed at draw {draw}: {source}")]
+    Density {
+        /// Chain id.
+        chain: usize,
+        /// Index of the draw being made, warmup included, from 0.
+        draw: usize,
+        /// The density's error.
+        source: DensityError,
+    },
+    /// The sink could not take a draw.
+    #[error("chain {chain}: could not write the output: {source}")]
+    Sink {
+        /// Chain id.
+        chain: usize,
+        /// The sink's error.
+        source: SinkError,
+    },
+    /// The settings cannot be run.
+    #[error("invalid sampler settings: {0}")]
+    Settings(String),
+    /// The sampler itself failed (a bug in an engine or in nuts-rs, including a panic).
+    #[error("chain {chain}: internal sampler error: {message}")]
+    Internal {
+        /// Chain id.
+        chain: usize,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl EngineError {
+    /// The chain the error belongs to, if any.
+    pub fn chain(&self) -> Option<usize> {
+        match self {
+            EngineError::Init { chain, .. }
+            | EngineError::Density { chain, .. }
+            | EngineError::Sink { chain, .. }
+            | EngineError::Internal { chain, .. } => Some(*chain),
+            EngineError::Settings(_) => None,
+        }
+    }
+}
+
+/// How a run is executed: threads, which chains, interruption and progress.
+#[derive(Clone, Default)]
+pub struct RunControl {
+    /// Worker threads; `None` uses one per chain, at most the number of available cores.
+    pub threads: Option<usize>,
+    /// Which chain ids to run; `None` runs `0..chains`. Chain `k` gives the same draws whether
+    /// it runs alone or among others.
+    pub chain_ids: Option<Vec<usize>>,
+    /// Set to true (e.g. from a Ctrl-C handler) to stop every chain after its current draw;
+    /// what was written stays written and the report says `Interrupted`.
+    pub interrupt: Arc<AtomicBool>,
+    /// Called after every draw of every chain, from the chain's thread.
+    pub progress: Option<ProgressFn>,
+}
+
+impl std::fmt::Debug for RunControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunControl")
+            .field("threads", &self.threads)
+            .field("chain_ids", &self.chain_ids)
+            .field("interrupt", &self.interrupt.load(Ordering::Relaxed))
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+/// How a chain ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainStatus {
+    /// All warmup and sampling draws were made.
+    Finished,
+    /// The interrupt flag (or another chain's failure) stopped the chain early.
+    Interrupted,
+}
+
+/// What one chain did, with its sink.
+#[derive(Debug)]
+pub struct ChainReport<S> {
+    /// Chain id.
+    pub chain: usize,
+    /// Finished or interrupted.
+    pub status: ChainStatus,
+    /// Warmup draws made.
+    pub warmup_draws: usize,
+    /// Sampling draws made.
+    pub draws: usize,
+    /// Divergent transitions among the sampling draws.
+    pub divergences: usize,
+    /// Divergent transitions during warmup.
+    pub warmup_divergences: usize,
+    /// Leapfrog steps (gradient evaluations in trajectories), warmup included.
+    pub n_leapfrog: u64,
+    /// Wall-clock time of the chain.
+    pub elapsed: Duration,
+    /// The chain's sink, with whatever it kept.
+    pub sink: S,
+}
+
+/// What a run did, one report per chain in the order of the chain ids.
+#[derive(Debug)]
+pub struct RunReport<S> {
+    /// Per-chain reports.
+    pub chains: Vec<ChainReport<S>>,
+}
+
+impl<S> RunReport<S> {
+    /// Whether any chain was interrupted.
+    pub fn interrupted(&self) -> bool {
+        self.chains
+            .iter()
+            .any(|c| c.status == ChainStatus::Interrupted)
+    }
+}
+
+impl RunReport<TraceSink> {
+    /// The in-memory draws of all chains.
+    pub fn into_trace(self) -> Trace {
+        let interrupted = self.interrupted();
+        Trace {
+            chains: self.chains.into_iter().map(|c| c.sink.trace).collect(),
+            interrupted,
+        }
+    }
+}
+
+/// The per-chain view of the run an engine writes into: sink, progress, interruption, counts.
+pub struct ChainOutput<'a, S> {
+    chain: usize,
+    sink: &'a mut S,
+    interrupt: &'a AtomicBool,
+    abort: &'a AtomicBool,
+    progress: Option<&'a ProgressFn>,
+    warmup: usize,
+    total: usize,
+    warmup_draws: usize,
+    draws: usize,
+    divergences: usize,
+    warmup_divergences: usize,
+    n_leapfrog: u64,
+    interrupted: bool,
+}
+
+impl<S: DrawSink> ChainOutput<'_, S> {
+    /// Chain id.
+    pub fn chain(&self) -> usize {
+        self.chain
+    }
+
+    /// Index of the next draw, warmup included.
+    pub fn next_draw(&self) -> usize {
+        self.warmup_draws + self.draws
+    }
+
+    /// True when the chain must stop before its next draw; engines call this between draws.
+    pub fn stop_requested(&mut self) -> bool {
+        if self.interrupt.load(Ordering::Relaxed) || self.abort.load(Ordering::Relaxed) {
+            self.interrupted = true;
+        }
+        self.interrupted
+    }
+
+    /// Reports the end of warmup to the sink.
+    pub fn adaptation_done(&mut self, adaptation: &Adaptation) -> Result<(), EngineError> {
+        self.sink
+            .adaptation_done(adaptation)
+            .map_err(|source| EngineError::Sink {
+                chain: self.chain,
+                source,
+            })
+    }
+
+    /// Passes one draw to the sink and the progress hook, and counts it.
+    pub fn draw(&mut self, theta: &[f64], stats: &DrawStats) -> Result<(), EngineError> {
+        let index = self.next_draw();
+        debug_assert_eq!(stats.warmup, index < self.warmup);
+        self.sink
+            .draw(theta, stats)
+            .map_err(|source| EngineError::Sink {
+                chain: self.chain,
+                source,
+            })?;
+        self.n_leapfrog += stats.n_leapfrog;
+        let phase = if stats.warmup {
+            self.warmup_draws += 1;
+            self.warmup_divergences += stats.divergent as usize;
+            Phase::Warmup
+        } else {
+            self.draws += 1;
+            self.divergences += stats.divergent as usize;
+            Phase::Sampling
+        };
+        if let Some(progress) = self.progress {
+            progress(&ProgressEvent {
+                chain: self.chain,
+                draw: index,
+                total: self.total,
+                phase,
+                divergences: self.divergences + self.warmup_divergences,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A sampler that runs chains over a [`Target`].
+pub trait Engine: Sync {
+    /// Number of chains run when [`RunControl::chain_ids`] is `None`.
+    fn chains(&self) -> usize;
+    /// Warmup draws per chain.
+    fn warmup(&self) -> usize;
+    /// Sampling draws per chain.
+    fn draws(&self) -> usize;
+
+    /// Runs chain `chain` on its own evaluator, writing into `out` and checking
+    /// [`ChainOutput::stop_requested`] between draws. Called by [`Engine::run`], which guards the
+    /// density against panics; call `run` rather than this.
+    fn run_chain<D: Density, S: DrawSink>(
+        &self,
+        density: D,
+        chain: usize,
+        out: &mut ChainOutput<'_, S>,
+    ) -> Result<(), EngineError>;
+
+    /// Runs the chains in parallel threads, each writing into its own sink.
+    ///
+    /// If a chain fails, the others stop after their current draw and the error of the
+    /// lowest-numbered failed chain is returned; sinks are finished (flushed) either way.
+    fn run<T: Target, F: SinkFactory>(
+        &self,
+        target: &T,
+        sinks: &F,
+        control: &RunControl,
+    ) -> Result<RunReport<F::Sink>, EngineError>
+    where
+        Self: Sized,
+    {
+        run_chains(self, target, sinks, control)
+    }
+
+    /// Runs all chains on all available cores and keeps the sampling draws in memory.
+    fn sample<T: Target>(&self, target: &T) -> Result<Trace, EngineError>
+    where
+        Self: Sized,
+    {
+        let report = self.run(target, &TraceFactory::default(), &RunControl::default())?;
+        Ok(report.into_trace())
+    }
+}
+
+/// The shared chain runner behind [`Engine::run`].
+fn run_chains<E: Engine, T: Target, F: SinkFactory>(
+    engine: &E,
+    target: &T,
+    sinks: &F,
+    control: &RunControl,
+) -> Result<RunReport<F::Sink>, EngineError> {
+    let ids: Vec<usize> = match &control.chain_ids {
+        Some(ids) => ids.clone(),
+        None => (0..engine.chains()).collect(),
+    };
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    if sorted.windows(2).any(|w| w[0] == w[1]) {
+        return Err(EngineError::Settings(format!(
+            "chain ids must be distinct, got {ids:?}"
+        )));
+    }
+    let threads = control
+        .threads
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+        .clamp(1, ids.len().max(1));
+
+    let next = AtomicUsize::new(0);
+    let abort = AtomicBool::new(false);
+    type Slot<S> = Option<Result<ChainReport<S>, EngineError>>;
+    let results: Mutex<Vec<Slot<F::Sink>>> = Mutex::new((0..ids.len()).map(|_| None).collect());
+
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let k = next.fetch_add(1, Ordering::SeqCst);
+                if k >= ids.len() {
+                    break;
+                }
+                if abort.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let result = run_one(engine, target, sinks, control, ids[k], &abort);
+                if result.is_err() {
+                    abort.store(true, Ordering::SeqCst);
+                }
+                results.lock().expect("internal: results lock")[k] = Some(result);
+            });
+        }
+    });
+
+    let results = results.into_inner().expect("internal: results lock");
+    let mut chains = Vec::with_capacity(ids.len());
+    let mut first_error = None;
+    for result in results.into_iter().flatten() {
+        match result {
+            Ok(report) => chains.push(report),
+            Err(e) => {
+                let chain = e.chain().unwrap_or(usize::MAX);
+                let replace = match &first_error {
+                    None => true,
+                    Some((c, _)) => chain < *c,
+                };
+                if replace {
+                    first_error = Some((chain, e));
+                }
+            }
+        }
+    }
+    match first_error {
+        Some((_, e)) => Err(e),
+        None => Ok(RunReport { chains }),
+    }
+}
+
+/// Runs one chain: its evaluator behind the panic guard, its sink, its report.
+fn run_one<E: Engine, T: Target, F: SinkFactory>(
+    engine: &E,
+    target: &T,
+    sinks: &F,
+    control: &RunControl,
+    chain: usize,
+    abort: &AtomicBool,
+) -> Result<ChainReport<F::Sink>, EngineError> {
+    let start = Instant::now();
+    let evaluator = catch_unwind(AssertUnwindSafe(|| target.evaluator())).map_err(|payload| {
+        EngineError::Density {
+            chain,
+            draw: 0,
+            source: DensityError::Panicked(init::panic_message(&*payload)),
+        }
+    })?;
+    let mut sink = sinks
+        .sink(chain, target.dim())
+        .map_err(|source| EngineError::Sink { chain, source })?;
+    let warmup = engine.warmup();
+    let mut out = ChainOutput {
+        chain,
+        sink: &mut sink,
+        interrupt: &control.interrupt,
+        abort,
+        progress: control.progress.as_ref(),
+        warmup,
+        total: warmup + engine.draws(),
+        warmup_draws: 0,
+        draws: 0,
+        divergences: 0,
+        warmup_divergences: 0,
+        n_leapfrog: 0,
+        interrupted: false,
+    };
+    // The guard catches panics in the density; this one catches panics in the engine itself
+    // (nuts-rs asserts, our own bugs), so a chain never takes the process down.
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        engine.run_chain(init::Guarded(evaluator), chain, &mut out)
+    }))
+    .unwrap_or_else(|payload| {
+        Err(EngineError::Internal {
+            chain,
+            message: format!("panic: {}", init::panic_message(&*payload)),
+        })
+    });
+    let status = if out.interrupted {
+        ChainStatus::Interrupted
+    } else {
+        ChainStatus::Finished
+    };
+    let (warmup_draws, draws, divergences, warmup_divergences, n_leapfrog) = (
+        out.warmup_draws,
+        out.draws,
+        out.divergences,
+        out.warmup_divergences,
+        out.n_leapfrog,
+    );
+    let finished = sink.finish();
+    result?;
+    finished.map_err(|source| EngineError::Sink { chain, source })?;
+    Ok(ChainReport {
+        chain,
+        status,
+        warmup_draws,
+        draws,
+        divergences,
+        warmup_divergences,
+        n_leapfrog,
+        elapsed: start.elapsed(),
+        sink,
+    })
+}

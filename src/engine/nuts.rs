@@ -1,0 +1,472 @@
+//! NUTS on nuts-rs 0.19: our settings with Stan's defaults, an adapter from the density seam to
+//! nuts-rs's `CpuLogpFunc`, and the draw loop that streams θ and Stan's sampler statistics.
+//!
+//! The algorithm is multinomial NUTS [Bet17, App. A] as nuts-rs (the core of nutpie) implements
+//! it: the U-turn criterion of [HG14, eq. 9] on mass-whitened positions and velocities, checked
+//! across the merged subtrees as in Stan. What we decide here, and why:
+//!
+//! - **Defaults are Stan's**, set explicitly because nuts-rs's differ: target acceptance 0.8,
+//!   maximum tree depth 10, diagonal mass matrix, 1000 + 1000 draws, 4 chains.
+//! - **Warmup windows follow Stan's shape** (75-draw initial buffer, slow windows from 25
+//!   doubling, 50-draw terminal buffer, shrunk to 15% / 75% / 10% below 150 draws), mapped onto
+//!   nuts-rs's options. nuts-rs's estimator is its own [nutpie]: M⁻¹ = √(Var θ / Var ∇log p)
+//!   per component (exact for a Gaussian, and it needs fewer draws than Var θ alone), refreshed
+//!   every draw from the current window and already during the initial buffer, where Stan keeps
+//!   M⁻¹ = I; the step size is dual averaging [HG14, Alg. 5] toward 0.8 (toward a symmetrized
+//!   acceptance statistic once the last window has begun), not restarted after each window.
+//! - **Step-size jitter is off** (Stan's `stepsize_jitter = 0`). nuts-rs jitters by ±10% on every
+//!   draw by default, after warmup too; that keeps the chain valid but makes the post-warmup step
+//!   size vary, which Stan users read as adaptation not having ended. [`Nuts::step_size_jitter`]
+//!   turns it back on (the jitter then also applies after warmup, as in Stan).
+//! - **Initialization is ours**: uniform(−2, 2) per component, up to 100 attempts, as Stan does.
+//!   nuts-rs's first inverse mass matrix is 1/|∇log p(θ₀)|, so it rejects a start with an
+//!   exactly zero gradient component; a random start retries, a user start reports it.
+//! - **No gradient clipping** (nuts-rs soft-clips at 1e10 by default): the sampler sees the
+//!   density's gradient as is; a non-finite value is a divergence.
+//!
+//! - [HG14] M. D. Hoffman & A. Gelman, The No-U-Turn Sampler, JMLR 15, 2014.
+//! - [Bet17] M. Betancourt, A Conceptual Introduction to Hamiltonian Monte Carlo, 2017.
+//! - [nutpie] A. Seyboldt and PyMC developers, nutpie and nuts-rs, github.com/pymc-devs/nutpie:
+//!   the diagonal mass matrix from draw and gradient variances.
+
+use std::collections::HashMap;
+use std::error::Error;
+
+use nuts_rs::{
+    Chain, CpuLogpFunc, CpuMath, CpuMathError, DiagAdaptExpSettings, DiagNutsSettings,
+    EuclideanAdaptOptions, HasDims, LogpError, LowRankNutsSettings, LowRankSettings, Math,
+    NutsError, Settings,
+};
+
+use super::adapt::WarmupWindows;
+use super::init::{find_start, Init, InitFailure};
+use super::rng::chain_rng;
+use super::{Adaptation, ChainOutput, DrawSink, DrawStats, Engine, EngineError};
+use crate::density::{check_finite, Density, DensityError};
+
+/// Which mass matrix warmup adapts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MassMatrix {
+    /// Diagonal M⁻¹ (Stan's `diag_e`).
+    #[default]
+    Diagonal,
+    /// Diagonal plus a low-rank correction from the leading eigenvectors of the draw and
+    /// gradient covariances (nutpie's `low_rank_modified_mass_matrix`).
+    LowRank,
+}
+
+/// The No-U-Turn sampler, with Stan's defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Nuts {
+    /// Number of chains.
+    pub chains: usize,
+    /// Warmup (adaptation) draws per chain; they are not posterior draws.
+    pub warmup: usize,
+    /// Sampling draws per chain, made with the adapted step size and mass matrix.
+    pub draws: usize,
+    /// Maximum tree depth: a trajectory has at most 2^max_depth − 1 leapfrog steps.
+    pub max_depth: u32,
+    /// Target mean acceptance statistic δ of step-size adaptation, in (0, 1).
+    pub target_accept: f64,
+    /// Which mass matrix warmup adapts.
+    pub mass_matrix: MassMatrix,
+    /// Seed of the run; chain c uses stream c + 1 of it.
+    pub seed: u64,
+    /// Where chains start.
+    pub init: Init,
+    /// Uniform jitter of the step size, as a fraction in [0, 1): each draw uses
+    /// ε · u, u ~ uniform(1 − jitter, 1 + jitter). 0 (Stan's default) turns it off.
+    pub step_size_jitter: f64,
+    /// Step size the initial search starts from (Stan's `stepsize`), on the scale of θ.
+    pub initial_step_size: f64,
+}
+
+impl Default for Nuts {
+    fn default() -> Self {
+        Nuts {
+            chains: 4,
+            warmup: 1000,
+            draws: 1000,
+            max_depth: 10,
+            target_accept: 0.8,
+            mass_matrix: MassMatrix::Diagonal,
+            seed: 0,
+            init: Init::default(),
+            step_size_jitter: 0.0,
+            initial_step_size: 1.0,
+        }
+    }
+}
+
+impl Nuts {
+    fn validate(&self) -> Result<(), EngineError> {
+        let bad = |m: String| Err(EngineError::Settings(m));
+        if !(self.target_accept > 0.0 && self.target_accept < 1.0) {
+            return bad(format!(
+                "target_accept must be in (0, 1), got {}",
+                self.target_accept
+            ));
+        }
+        if !(1..=30).contains(&self.max_depth) {
+            return bad(format!(
+                "max_depth must be between 1 and 30, got {}",
+                self.max_depth
+            ));
+        }
+        if !(self.step_size_jitter >= 0.0 && self.step_size_jitter < 1.0) {
+            return bad(format!(
+                "step_size_jitter must be in [0, 1), got {}",
+                self.step_size_jitter
+            ));
+        }
+        if !(self.initial_step_size.is_finite() && self.initial_step_size > 0.0) {
+            return bad(format!(
+                "initial_step_size must be positive and finite, got {}",
+                self.initial_step_size
+            ));
+        }
+        Ok(())
+    }
+
+    /// nuts-rs adaptation options carrying Stan's schedule and our step-size settings.
+    fn adapt_options<S: std::fmt::Debug + Default>(&self, mass: S) -> EuclideanAdaptOptions<S> {
+        let mut o = EuclideanAdaptOptions::<S> {
+            mass_matrix_options: mass,
+            ..Default::default()
+        };
+        o.step_size_settings.target_accept = self.target_accept;
+        o.step_size_settings.initial_step = self.initial_step_size;
+        o.step_size_settings.jitter =
+            (self.step_size_jitter > 0.0).then_some(self.step_size_jitter);
+        if self.warmup == 0 {
+            return o;
+        }
+        let windows = WarmupWindows::stan(self.warmup);
+        // nuts-rs takes the buffers as fractions and floors fraction · warmup; the half draw
+        // makes the floor land exactly on Stan's counts.
+        let fraction = |n: usize| (n as f64 + 0.5) / self.warmup as f64;
+        if windows.base_window == 0 {
+            // Too short to estimate a mass matrix: adapt the step size only, throughout.
+            o.early_window = 0.0;
+            o.step_size_window = 1.0;
+        } else {
+            o.early_window = fraction(windows.init_buffer);
+            o.step_size_window = fraction(windows.term_buffer).min(1.0);
+            o.mass_matrix_switch_freq = windows.base_window as u64;
+            o.mass_matrix_window_growth = 2.0;
+        }
+        o
+    }
+
+    fn settings<A: std::fmt::Debug + Copy + Default + serde::Serialize>(
+        &self,
+        mut s: nuts_rs::NutsSettings<A>,
+        adapt_options: A,
+    ) -> nuts_rs::NutsSettings<A> {
+        s.num_tune = self.warmup as u64;
+        s.num_draws = self.draws as u64;
+        s.maxdepth = self.max_depth as u64;
+        s.mindepth = 0;
+        s.num_chains = self.chains;
+        s.seed = self.seed;
+        // Stan's divergence threshold on the energy error.
+        s.max_energy_error = 1000.0;
+        s.store_divergences = false;
+        s.store_gradient = false;
+        s.store_unconstrained = false;
+        s.store_transformed = false;
+        s.check_turning = true;
+        s.target_integration_time = None;
+        s.extra_doublings = 0;
+        s.gradient_clipping = None;
+        s.walnuts = None;
+        s.max_leapfrog_steps = None;
+        s.adapt_options = adapt_options;
+        s
+    }
+
+    /// The exact nuts-rs settings a diagonal run uses (for benchmarks that compare against
+    /// nuts-rs alone; not part of the stable API).
+    #[doc(hidden)]
+    pub fn nuts_rs_settings(&self) -> DiagNutsSettings {
+        self.diagonal_settings()
+    }
+
+    fn diagonal_settings(&self) -> DiagNutsSettings {
+        let mass = DiagAdaptExpSettings {
+            // Needed to report M⁻¹ at the end of warmup; costs a copy when M changes.
+            store_mass_matrix: true,
+            ..DiagAdaptExpSettings::default()
+        };
+        self.settings(DiagNutsSettings::default(), self.adapt_options(mass))
+    }
+
+    fn low_rank_settings(&self) -> LowRankNutsSettings {
+        let mass = LowRankSettings {
+            store_mass_matrix: true,
+            ..LowRankSettings::default()
+        };
+        let mut options = self.adapt_options(mass);
+        // nuts-rs recomputes the eigendecomposition every 20 draws for low rank (its default).
+        options.mass_matrix_update_freq = 20;
+        self.settings(LowRankNutsSettings::default(), options)
+    }
+
+    fn run_with<F: Flavor, D: Density, S: DrawSink>(
+        &self,
+        settings: F,
+        mut density: D,
+        chain: usize,
+        out: &mut ChainOutput<'_, S>,
+    ) -> Result<(), EngineError> {
+        let mut rng = chain_rng(self.seed, chain);
+        let start = find_start(&mut density, &self.init, &mut rng, true).map_err(|e| {
+            EngineError::Init {
+                chain,
+                attempts: e.attempts,
+                reason: e.reason,
+            }
+        })?;
+        let dim = density.dim();
+        let math = CpuMath::new(Adapter { density });
+        let mut sampler = settings
+            .new_chain(chain as u64, math, &mut rng)
+            .map_err(|e| EngineError::Settings(format!("{e:#}")))?;
+        sampler
+            .set_position(&start.theta)
+            .map_err(|e| match seam_error(&*e) {
+                Some(source) => EngineError::Init {
+                    chain,
+                    attempts: 1,
+                    reason: InitFailure::Density(source),
+                },
+                None => EngineError::Internal {
+                    chain,
+                    message: format!("nuts-rs could not start: {}", error_chain(&*e)),
+                },
+            })?;
+
+        let total = self.warmup + self.draws;
+        let mut stds: Option<Vec<f64>> = None;
+        let mut previous_step_size = None;
+        for i in 0..total {
+            if out.stop_requested() {
+                return Ok(());
+            }
+            let draw = F::next(&mut sampler).map_err(|e| match e {
+                Failure::Density(source) => EngineError::Density {
+                    chain,
+                    draw: i,
+                    source,
+                },
+                Failure::Other(message) => EngineError::Internal {
+                    chain,
+                    message: format!("nuts-rs failed at draw {i}: {message}"),
+                },
+            })?;
+            if draw.stds.is_some() {
+                stds = draw.stds;
+            }
+            // nuts-rs reports the step size after this draw's adaptation update, i.e. the one
+            // for the next draw; Stan's `stepsize__` is the one this draw used, which is the
+            // previous draw's. The first draw of a chain has no previous one and reports its
+            // own update (only during warmup can the two differ).
+            let step_size = previous_step_size.unwrap_or(draw.step_size_next);
+            previous_step_size = Some(draw.step_size_next);
+            let adaptation = || Adaptation {
+                step_size: draw.step_size_bar,
+                inv_mass: match &stds {
+                    // nuts-rs whitens θ by θ/σ, so M⁻¹ = diag(σ²).
+                    Some(s) => s.iter().map(|s| s * s).collect(),
+                    None => vec![1.0; dim],
+                },
+            };
+            if i == 0 && self.warmup == 0 {
+                out.adaptation_done(&adaptation())?;
+            }
+            out.draw(
+                &draw.theta,
+                &DrawStats {
+                    lp: draw.lp,
+                    accept_stat: draw.accept_stat,
+                    step_size,
+                    tree_depth: draw.depth as u32,
+                    n_leapfrog: draw.n_leapfrog,
+                    divergent: draw.divergent,
+                    // Stan's energy__ = −log p(θ) + ½ pᵀM⁻¹p; nuts-rs's own `energy` also
+                    // subtracts log|det| of its whitening transform, so rebuild it.
+                    energy: draw.kinetic_energy - draw.lp,
+                    warmup: i < self.warmup,
+                },
+            )?;
+            if i + 1 == self.warmup {
+                out.adaptation_done(&adaptation())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Engine for Nuts {
+    fn chains(&self) -> usize {
+        self.chains
+    }
+    fn warmup(&self) -> usize {
+        self.warmup
+    }
+    fn draws(&self) -> usize {
+        self.draws
+    }
+
+    fn run_chain<D: Density, S: DrawSink>(
+        &self,
+        density: D,
+        chain: usize,
+        out: &mut ChainOutput<'_, S>,
+    ) -> Result<(), EngineError> {
+        self.validate()?;
+        match self.mass_matrix {
+            MassMatrix::Diagonal => self.run_with(self.diagonal_settings(), density, chain, out),
+            MassMatrix::LowRank => self.run_with(self.low_rank_settings(), density, chain, out),
+        }
+    }
+}
+
+/// A density error carried through nuts-rs, so it can be recovered on the way out.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+struct SeamError(DensityError);
+
+impl LogpError for SeamError {
+    fn is_recoverable(&self) -> bool {
+        self.0.is_recoverable()
+    }
+}
+
+/// Our density as nuts-rs's `CpuLogpFunc`; nuts-rs only ever calls `logp` (value + gradient).
+struct Adapter<D> {
+    density: D,
+}
+
+impl<D: Density> HasDims for Adapter<D> {
+    fn dim_sizes(&self) -> HashMap<String, u64> {
+        HashMap::from([(
+            "unconstrained_parameter".to_string(),
+            self.density.dim() as u64,
+        )])
+    }
+}
+
+impl<D: Density> CpuLogpFunc for Adapter<D> {
+    type LogpError = SeamError;
+    type FlowParameters = ();
+    // Nothing is expanded: the caller's sink turns θ into named quantities.
+    type ExpandedVector = ();
+
+    fn dim(&self) -> usize {
+        self.density.dim()
+    }
+
+    fn logp(&mut self, position: &[f64], gradient: &mut [f64]) -> Result<f64, SeamError> {
+        // Checked again here so a density that forgets to check its output still turns a
+        // non-finite value into a divergence rather than into NaN dynamics.
+        self.density
+            .log_density_grad(position, gradient)
+            .and_then(|lp| check_finite(lp, gradient))
+            .map_err(SeamError)
+    }
+
+    fn expand_vector<R>(&mut self, _rng: &mut R, _array: &[f64]) -> Result<(), CpuMathError>
+    where
+        R: rand::Rng + ?Sized,
+    {
+        Ok(())
+    }
+}
+
+/// Finds our density error inside a nuts-rs error, if that is what it is.
+fn seam_error(e: &(dyn Error + Send + Sync + 'static)) -> Option<DensityError> {
+    match e.downcast_ref::<NutsError>()? {
+        NutsError::LogpFailure(inner) | NutsError::BadInitGrad(inner) => inner
+            .downcast_ref::<SeamError>()
+            .map(|SeamError(source)| source.clone()),
+        _ => None,
+    }
+}
+
+/// One draw as nuts-rs reports it, in the terms we need.
+struct NutsDraw {
+    theta: Box<[f64]>,
+    lp: f64,
+    kinetic_energy: f64,
+    accept_stat: f64,
+    depth: u64,
+    n_leapfrog: u64,
+    divergent: bool,
+    /// Step size after this draw's adaptation update.
+    step_size_next: f64,
+    /// Dual-averaging iterate ε̄ (the post-warmup step size once warmup ends).
+    step_size_bar: f64,
+    /// Per-component scale σ of the whitening transform, when it changed on this draw.
+    stds: Option<Vec<f64>>,
+}
+
+/// A nuts-rs failure: our density's error, or nuts-rs's own message.
+enum Failure {
+    Density(DensityError),
+    Other(String),
+}
+
+impl Failure {
+    /// Sorts a nuts-rs error (an `anyhow::Error`, seen through its `Deref`).
+    fn from_nuts(e: &(dyn Error + Send + Sync + 'static)) -> Self {
+        match seam_error(e) {
+            Some(source) => Failure::Density(source),
+            None => Failure::Other(error_chain(e)),
+        }
+    }
+}
+
+/// "outer: inner: …" for an error and its sources.
+fn error_chain(e: &(dyn Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// The nuts-rs settings types we use; each knows where its statistics live.
+trait Flavor: Settings {
+    fn next<M: Math>(chain: &mut Self::Chain<M>) -> Result<NutsDraw, Failure>;
+}
+
+/// The two chain types differ only in where the mass matrix statistics are stored.
+macro_rules! flavor {
+    ($settings:ty, $stds:ident) => {
+        impl Flavor for $settings {
+            fn next<M: Math>(chain: &mut Self::Chain<M>) -> Result<NutsDraw, Failure> {
+                let (theta, _expanded, stats, _progress) =
+                    chain.expanded_draw().map_err(|e| Failure::from_nuts(&*e))?;
+                Ok(NutsDraw {
+                    theta,
+                    lp: stats.point.logp,
+                    kinetic_energy: stats.point.kinetic_energy,
+                    accept_stat: stats.adapt.step_size.mean_tree_accept,
+                    depth: stats.depth,
+                    n_leapfrog: stats.adapt.step_size.n_steps,
+                    divergent: stats.divergence.diverging,
+                    step_size_next: stats.hamiltonian.step_size,
+                    step_size_bar: stats.adapt.step_size.step_size_bar,
+                    stds: stats.hamiltonian.transformation.$stds,
+                })
+            }
+        }
+    };
+}
+
+flavor!(DiagNutsSettings, mass_matrix_inv);
+flavor!(LowRankNutsSettings, mass_matrix_stds);
