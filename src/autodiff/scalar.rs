@@ -43,19 +43,31 @@ pub fn activation<D: Real>(act: Activation, z: D) -> D {
     }
 }
 
-/// Applies an activation in place over a buffer.
+/// Applies an activation in place over a buffer. tanh runs its vectorized kernel (the generic
+/// formula with a branch-free exp_m1, see `math::activation::tanh_with`).
 pub fn activate(act: Activation, z: &mut [f64]) {
-    for v in z {
-        *v = activation(act, *v);
+    match act {
+        Activation::Tanh => math::activation::tanh_in_place(z),
+        _ => {
+            for v in z {
+                *v = activation(act, *v);
+            }
+        }
     }
 }
 
-/// Applies an activation in place and writes its derivative, both from one num-dual evaluation.
+/// Applies an activation in place and writes its derivative, both from one num-dual evaluation
+/// of the generic formula (for tanh, with the kernel's exp_m1; see `activate`).
 pub fn activate_with_grad(act: Activation, z: &mut [f64], dz: &mut [f64]) {
-    for (v, d) in z.iter_mut().zip(dz.iter_mut()) {
-        let y = activation(act, Dual64::new(*v, 1.0));
-        *v = y.re;
-        *d = y.eps;
+    match act {
+        Activation::Tanh => math::activation::tanh_in_place_with_grad(z, dz),
+        _ => {
+            for (v, d) in z.iter_mut().zip(dz.iter_mut()) {
+                let y = activation(act, Dual64::new(*v, 1.0));
+                *v = y.re;
+                *d = y.eps;
+            }
+        }
     }
 }
 
