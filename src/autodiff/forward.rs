@@ -3,6 +3,7 @@
 
 use super::gemm::gemm;
 use super::scalar;
+use super::term::term;
 use super::Workspace;
 use crate::density::DensityError;
 use crate::lower::{Instr, Part, Program};
@@ -285,76 +286,4 @@ pub fn forward<const PARTIALS: bool>(
 
 fn seeded2(x: f64, k: usize) -> DualSVec64<2> {
     DualSVec64::<2>::from_re(x).derivative(k)
-}
-
-fn seeded4(x: f64, k: Option<usize>) -> DualSVec64<4> {
-    match k {
-        Some(k) => DualSVec64::<4>::from_re(x).derivative(k),
-        None => DualSVec64::<4>::from_re(x),
-    }
-}
-
-/// One log-density term: sums over elements with broadcasting; saves ∂/∂input per element for
-/// inputs that need gradients (input 0 is the variate, then the arguments).
-#[allow(clippy::too_many_arguments)]
-fn term<const PARTIALS: bool>(
-    p: &Program,
-    vals: &mut [f64],
-    dist: crate::ir::Distribution,
-    target: usize,
-    args: &[usize],
-    norm: crate::lower::Norm,
-    partials: usize,
-    len: usize,
-) -> f64 {
-    let n_in = 1 + args.len();
-    let mut offs = [0usize; 4];
-    let mut bcast = [false; 4];
-    let mut vary = [false; 4];
-    for j in 0..n_in {
-        let id = if j == 0 { target } else { args[j - 1] };
-        let s = &p.slots[id];
-        offs[j] = s.slot.offset;
-        bcast[j] = s.slot.len() == 1;
-        vary[j] = s.needs_grad;
-    }
-    let n_vary = vary[..n_in].iter().filter(|v| **v).count();
-    let at = |j: usize, i: usize| -> usize { offs[j] + if bcast[j] { 0 } else { i } };
-    let mut total = 0.0;
-    if !PARTIALS || n_vary == 0 {
-        let mut xs = [0.0f64; 4];
-        for i in 0..len {
-            for j in 0..n_in {
-                xs[j] = vals[at(j, i)];
-            }
-            total += scalar::lpdf(dist, norm, xs[0], &xs[1..n_in]);
-        }
-    } else if n_vary == 1 {
-        let v = vary.iter().position(|x| *x).expect("one input varies");
-        let mut d = [Dual64::from_re(0.0); 4];
-        for i in 0..len {
-            for j in 0..n_in {
-                d[j] = Dual64::new(vals[at(j, i)], if j == v { 1.0 } else { 0.0 });
-            }
-            let y = scalar::lpdf(dist, norm, d[0], &d[1..n_in]);
-            total += y.re;
-            vals[partials + v * len + i] = y.eps;
-        }
-    } else {
-        let mut d = [DualSVec64::<4>::from_re(0.0); 4];
-        for i in 0..len {
-            for j in 0..n_in {
-                d[j] = seeded4(vals[at(j, i)], vary[j].then_some(j));
-            }
-            let y = scalar::lpdf(dist, norm, d[0], &d[1..n_in]);
-            total += y.re;
-            let e = y.eps.unwrap_generic(nalgebra::Const::<4>, nalgebra::U1);
-            for j in 0..n_in {
-                if vary[j] {
-                    vals[partials + j * len + i] = e[j];
-                }
-            }
-        }
-    }
-    total
 }

@@ -7,6 +7,7 @@ mod forward;
 mod gemm;
 pub mod reference;
 pub mod scalar;
+mod term;
 
 pub use backward::backward;
 pub use forward::{forward, Eval};

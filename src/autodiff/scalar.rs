@@ -122,8 +122,20 @@ pub fn binary<D: Real>(op: BinOp, a: D, b: D) -> D {
 /// log p(x | args) for one element, normalized against a truncation.
 #[inline]
 pub fn lpdf<D: Real>(dist: Distribution, norm: Norm, x: D, a: &[D]) -> D {
+    let lp = lpdf_untruncated(dist, x, a);
+    match norm {
+        Norm::None => lp,
+        Norm::Half => lp + std::f64::consts::LN_2,
+        Norm::Cdf(l, u) => lp - log_mass(dist, l, u, a),
+    }
+}
+
+/// log p(x | args) for one element, without truncation. Always inlined, so that a caller with
+/// a constant `dist` compiles to the one formula (see `autodiff::term`).
+#[inline(always)]
+pub fn lpdf_untruncated<D: Real>(dist: Distribution, x: D, a: &[D]) -> D {
     use Distribution as Ds;
-    let lp = match dist {
+    match dist {
         Ds::Normal => math::dist::normal_lpdf(x, a[0], a[1]),
         Ds::StudentT => math::dist::student_t_lpdf(x, a[0], a[1], a[2]),
         Ds::Cauchy => math::dist::cauchy_lpdf(x, a[0], a[1]),
@@ -139,11 +151,6 @@ pub fn lpdf<D: Real>(dist: Distribution, norm: Norm, x: D, a: &[D]) -> D {
         Ds::PoissonLog => math::dist::poisson_log_lpmf(x.re() as i64, a[0]),
         Ds::BinomialLogit => math::dist::binomial_logit_lpmf(x.re() as i64, a[0].re() as i64, a[1]),
         Ds::CategoricalLogit => unreachable!("internal: categorical_logit has its own instruction"),
-    };
-    match norm {
-        Norm::None => lp,
-        Norm::Half => lp + std::f64::consts::LN_2,
-        Norm::Cdf(l, u) => lp - log_mass(dist, l, u, a),
     }
 }
 
