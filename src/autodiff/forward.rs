@@ -1,6 +1,7 @@
 //! The forward sweep: values for every slot and, when asked, the local partials the backward
 //! sweep needs, each from the generic scalar formulas evaluated on num-dual numbers.
 
+use super::dense;
 use super::gemm::gemm;
 use super::scalar;
 use super::term::term;
@@ -41,21 +42,25 @@ pub fn forward<const PARTIALS: bool>(
                 let n = s.len();
                 let u = &theta[*t0..*t0 + n];
                 if let crate::ir::Constraint::None = constraint {
-                    vals[s.range()].copy_from_slice(u);
+                    copy_theta_to_slot(u, s, vals);
                     continue;
                 }
+                // θ order t = r·cols + c (row-major) to the slot's column-major place.
                 let mut logj = 0.0;
-                for (i, &ui) in u.iter().enumerate() {
-                    if PARTIALS {
-                        let (x, lj) = scalar::constrain(*constraint, Dual64::new(ui, 1.0));
-                        vals[s.offset + i] = x.re;
-                        vals[dx + i] = x.eps;
-                        vals[dx + n + i] = lj.eps;
-                        logj += lj.re;
-                    } else {
-                        let (x, lj) = scalar::constrain(*constraint, ui);
-                        vals[s.offset + i] = x;
-                        logj += lj;
+                for r in 0..s.rows {
+                    for c in 0..s.cols {
+                        let t = r * s.cols + c;
+                        if PARTIALS {
+                            let (x, lj) = scalar::constrain(*constraint, Dual64::new(u[t], 1.0));
+                            vals[s.at(r, c)] = x.re;
+                            vals[dx + t] = x.eps;
+                            vals[dx + n + t] = lj.eps;
+                            logj += lj.re;
+                        } else {
+                            let (x, lj) = scalar::constrain(*constraint, u[t]);
+                            vals[s.at(r, c)] = x;
+                            logj += lj;
+                        }
                     }
                 }
                 eval.prior += logj;
@@ -72,32 +77,18 @@ pub fn forward<const PARTIALS: bool>(
                 deriv,
             } => {
                 let xs = p.slots[*x].slot;
-                let ws_ = p.slots[*w].slot;
+                let wsl = p.slots[*w].slot;
                 let os = p.slots[*out].slot;
-                let (rows, fan_in, width) = (xs.rows, xs.cols, os.cols);
-                // Z = X·Wᵀ: X is rows × in (strides in, 1); Wᵀ is in × out, read from the
-                // out × in row-major W with strides (1, in).
                 let (before, rest) = vals.split_at_mut(os.offset);
-                let z = &mut rest[..os.len()];
-                gemm(
-                    rows,
-                    fan_in,
-                    width,
+                dense::forward(
                     &before[xs.range()],
-                    (fan_in as isize, 1),
-                    &before[ws_.range()],
-                    (1, fan_in as isize),
-                    0.0,
-                    z,
+                    &before[wsl.range()],
+                    b.map(|b| &before[p.slots[b].slot.range()]),
+                    &mut rest[..os.len()],
+                    xs.rows,
+                    xs.cols,
+                    os.cols,
                 );
-                if let Some(b) = b {
-                    let bias = &before[p.slots[*b].slot.range()];
-                    for row in z.chunks_exact_mut(width) {
-                        for (zi, bi) in row.iter_mut().zip(bias) {
-                            *zi += bi;
-                        }
-                    }
-                }
                 if *act != crate::ir::Activation::Identity {
                     let n = os.len();
                     let (lo, hi) = vals.split_at_mut(*deriv);
@@ -153,30 +144,29 @@ pub fn forward<const PARTIALS: bool>(
                 let ms = p.slots[*m].slot;
                 let vs = p.slots[*v].slot;
                 let os = p.slots[*out].slot;
-                let (before, rest) = vals.split_at_mut(os.offset.max(ms.offset.max(vs.offset)));
-                if os.offset > ms.offset && os.offset > vs.offset {
-                    // out = M (r × c, strides (c, 1)) · v (c × 1, strides (1, 1)).
-                    gemm(
-                        ms.rows,
-                        ms.cols,
-                        1,
-                        &before[ms.range()],
-                        (ms.cols as isize, 1),
-                        &before[vs.range()],
-                        (1, 1),
-                        0.0,
-                        &mut rest[..os.len()],
-                    );
-                } else {
-                    unreachable!("internal: outputs are allocated after their inputs")
-                }
+                assert!(
+                    os.offset > ms.offset && os.offset > vs.offset,
+                    "internal: outputs are allocated after their inputs"
+                );
+                let (before, rest) = vals.split_at_mut(os.offset);
+                // out = M·v, M r × c column-major (strides (1, r)), v c × 1.
+                gemm(
+                    ms.rows,
+                    ms.cols,
+                    1,
+                    &before[ms.range()],
+                    (1, ms.rows as isize),
+                    &before[vs.range()],
+                    (1, 1),
+                    0.0,
+                    &mut rest[..os.len()],
+                    (1, 1),
+                );
             }
             Instr::Column { x, col, out } => {
                 let xs = p.slots[*x].slot;
                 let os = p.slots[*out].slot;
-                for r in 0..xs.rows {
-                    vals[os.offset + r] = vals[xs.offset + r * xs.cols + col];
-                }
+                vals.copy_within(xs.column(*col), os.offset);
             }
             Instr::Element { x, index, out } => {
                 let xs = p.slots[*x].slot;
@@ -228,13 +218,13 @@ pub fn forward<const PARTIALS: bool>(
                 let mut total = 0.0;
                 for r in 0..ls.rows {
                     let y = vals[ys.offset + r] as usize;
-                    let row = ls.offset + r * k;
-                    let z = &vals[row..row + k];
-                    let lse = crate::math::special::log_sum_exp(z);
-                    total += z[y] - lse;
+                    // Row r of the column-major logits: stride `rows`.
+                    let z = |j: usize| vals[ls.at(r, j)];
+                    let lse = scalar::log_sum_exp_by(k, z);
+                    total += z(y) - lse;
                     if PARTIALS {
                         for j in 0..k {
-                            vals[softmax + r * k + j] = (vals[row + j] - lse).exp();
+                            vals[softmax + j * ls.rows + r] = (vals[ls.at(r, j)] - lse).exp();
                         }
                     }
                 }
@@ -265,8 +255,7 @@ pub fn forward<const PARTIALS: bool>(
                     }
                     vals[os.offset + i] = if *dist == crate::ir::Distribution::CategoricalLogit {
                         let ls = p.slots[args[0]].slot;
-                        let row = ls.offset + i * ls.cols;
-                        scalar::draw_categorical(&vals[row..row + ls.cols], rng)
+                        scalar::draw_categorical(ls.cols, |j| vals[ls.at(i, j)], rng)
                     } else {
                         scalar::draw(*dist, &buf[..args.len()], rng)
                     };
@@ -286,4 +275,17 @@ pub fn forward<const PARTIALS: bool>(
 
 fn seeded2(x: f64, k: usize) -> DualSVec64<2> {
     DualSVec64::<2>::from_re(x).derivative(k)
+}
+
+/// Copies an unconstrained parameter from θ (row-major) into its column-major slot.
+fn copy_theta_to_slot(u: &[f64], s: crate::lower::Slot, vals: &mut [f64]) {
+    if s.cols == 1 || s.rows == 1 {
+        vals[s.range()].copy_from_slice(u);
+        return;
+    }
+    for (r, row) in u.chunks_exact(s.cols).enumerate() {
+        for (c, &v) in row.iter().enumerate() {
+            vals[s.at(r, c)] = v;
+        }
+    }
 }

@@ -246,15 +246,36 @@ pub fn draw(dist: Distribution, a: &[f64], rng: &mut dyn rand::Rng) -> f64 {
     }
 }
 
-/// One label drawn from softmax(logits), 0-based.
-pub fn draw_categorical(logits: &[f64], rng: &mut dyn rand::Rng) -> f64 {
-    let lse = special::log_sum_exp(logits);
-    let mut v: f64 = rng.random::<f64>();
-    for (k, z) in logits.iter().enumerate() {
-        v -= (z - lse).exp();
-        if v <= 0.0 {
-            return k as f64;
+/// ln Σⱼ exp(z(j)) over j < k: `math::special::log_sum_exp` step for step (same bits), for
+/// values read by index, as a row of column-major logits is strided.
+#[inline]
+pub fn log_sum_exp_by(k: usize, z: impl Fn(usize) -> f64) -> f64 {
+    if k == 0 {
+        return f64::NEG_INFINITY;
+    }
+    let mut max = z(0);
+    for j in 1..k {
+        let x = z(j);
+        if x > max {
+            max = x;
         }
     }
-    (logits.len() - 1) as f64
+    if max.is_infinite() {
+        return max;
+    }
+    let sum: f64 = (0..k).map(|j| (z(j) - max).exp()).sum();
+    max + sum.ln()
+}
+
+/// One label drawn from softmax(logits), 0-based, for `k` logits read by `logit(j)`.
+pub fn draw_categorical(k: usize, logit: impl Fn(usize) -> f64, rng: &mut dyn rand::Rng) -> f64 {
+    let lse = log_sum_exp_by(k, &logit);
+    let mut v: f64 = rng.random::<f64>();
+    for j in 0..k {
+        v -= (logit(j) - lse).exp();
+        if v <= 0.0 {
+            return j as f64;
+        }
+    }
+    (k - 1) as f64
 }
