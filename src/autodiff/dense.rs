@@ -5,13 +5,15 @@
 //! rows × out; every block column-major (element (r, c) at c·rows + r).
 //!
 //! Two implementations. Direct loops, compiled for the widest vector unit (`widest!`): with the
-//! batch's rows contiguous, each is an axpy (`Z[:, o] += W[o, i]·X[:, i]`) or a dot product down
-//! two columns, so they vectorize for any layer width, need no packing and allocate nothing —
-//! the right tool for BNN-sized layers (widths 1–100). matrixmultiply's packed, register-blocked
-//! gemm (which uses FMA) wins once the product is large in every dimension, and is used above
-//! [`GEMM_MIN_MACS`] when every dimension is at least [`GEMM_MIN_DIM`]; the thresholds were
-//! measured (BENCHMARKS.md). matrixmultiply allocates its packing buffers per call, so large
-//! products are the one place an evaluation allocates.
+//! batch's rows contiguous, Z and dX are axpys down columns (`Z[:, o] += W[o, i]·X[:, i]`, 32
+//! rows held in registers across i) and dW is dot products down two columns (4 × 4 of them at a
+//! time), so they vectorize for any layer width, need no packing and allocate nothing — the
+//! right tool for BNN-sized layers. matrixmultiply's packed, register-blocked gemm (which uses
+//! FMA) is about twice as fast once the product is large in every dimension, and is used from
+//! [`GEMM_MIN_MACS`] multiply-adds when every dimension is at least [`GEMM_MIN_DIM`]; the
+//! thresholds come from the `crossover` measurement below (numbers in BENCHMARKS.md).
+//! matrixmultiply allocates its packing buffer on every call, so such large products are the
+//! one place an evaluation allocates.
 //!
 //! The direct loops accumulate each output in a fixed order (bias first, then inputs in order;
 //! dot products in [`LANES`] interleaved partial sums), so results do not depend on the vector
@@ -21,7 +23,7 @@ use super::gemm::gemm;
 use crate::math::kernel::widest;
 
 /// Products with fewer multiply-adds than this run as direct loops.
-pub const GEMM_MIN_MACS: usize = 1 << 20;
+pub const GEMM_MIN_MACS: usize = 1 << 18;
 /// Products with a dimension smaller than this run as direct loops (gemm's tiles would be
 /// mostly padding).
 pub const GEMM_MIN_DIM: usize = 16;
@@ -48,26 +50,6 @@ fn tree_sum(mut acc: [f64; LANES]) -> f64 {
     acc[0]
 }
 
-/// Σᵢ a[i]·b[i] in [`LANES`] interleaved partial sums added in a fixed order.
-#[inline(always)]
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0.0f64; LANES];
-    let mut chunks_a = a.chunks_exact(LANES);
-    let mut chunks_b = b.chunks_exact(LANES);
-    for (ca, cb) in (&mut chunks_a).zip(&mut chunks_b) {
-        for l in 0..LANES {
-            acc[l] += ca[l] * cb[l];
-        }
-    }
-    let mut tail = 0.0;
-    for (x, y) in chunks_a.remainder().iter().zip(chunks_b.remainder()) {
-        tail += x * y;
-    }
-    tree_sum(acc) + tail
-}
-
 /// Σᵢ a[i] in [`LANES`] interleaved partial sums added in a fixed order.
 #[inline(always)]
 fn sum(a: &[f64]) -> f64 {
@@ -81,16 +63,20 @@ fn sum(a: &[f64]) -> f64 {
     tree_sum(acc) + chunks.remainder().iter().sum::<f64>()
 }
 
-/// out[r0..r0 + B] = start + Σⱼ coef(j)·cols[j][r0..r0 + B] for the B-row block at r0, the
-/// accumulators held in registers across j; `start` is `out` itself when `ACC`, else `init`.
-/// `cols` is column-major with `rows` per column.
+/// out[r0 + l] = start + Σⱼ coef(j)·cols[j][r0 + l] for the B-row block at r0, the accumulators
+/// held in registers across j; `start` is `out` itself when `ACC`, else `init`. Only lanes
+/// `keep..B` are stored: a last, partial block is computed as a full block ending at the last
+/// row, and its lanes that overlap the previous block are dropped. `cols` is column-major with
+/// `rows` per column.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn block_axpys<const B: usize, const ACC: bool>(
     init: f64,
     coef: impl Fn(usize) -> f64,
     cols: &[f64],
     rows: usize,
     r0: usize,
+    keep: usize,
     out: &mut [f64],
 ) {
     let mut acc = [init; B];
@@ -104,12 +90,13 @@ fn block_axpys<const B: usize, const ACC: bool>(
             acc[l] += c * xs[l];
         }
     }
-    out[r0..r0 + B].copy_from_slice(&acc);
+    out[r0 + keep..r0 + B].copy_from_slice(&acc[keep..]);
 }
 
 /// out[r] = start + Σⱼ coef(j)·cols[j][r] for every row (start: out[r] itself when `ACC`, else
-/// `init`), in register blocks of 32, then 8, then single rows; each output's sum runs over j
-/// in order whatever the block.
+/// `init`), in register blocks of 32 rows, then 8, then one last 8-row block overlapping the
+/// previous one (single rows only when there are fewer than 8). Each output's sum runs over j
+/// in order whatever its block, so the result does not depend on the blocking.
 #[inline(always)]
 fn axpys<const ACC: bool>(
     init: f64,
@@ -120,16 +107,21 @@ fn axpys<const ACC: bool>(
 ) {
     let mut r0 = 0;
     while r0 + BLOCK <= rows {
-        block_axpys::<BLOCK, ACC>(init, coef, cols, rows, r0, out);
+        block_axpys::<BLOCK, ACC>(init, coef, cols, rows, r0, 0, out);
         r0 += BLOCK;
     }
     while r0 + 8 <= rows {
-        block_axpys::<8, ACC>(init, coef, cols, rows, r0, out);
+        block_axpys::<8, ACC>(init, coef, cols, rows, r0, 0, out);
         r0 += 8;
     }
-    while r0 < rows {
-        block_axpys::<1, ACC>(init, coef, cols, rows, r0, out);
-        r0 += 1;
+    if r0 < rows {
+        if rows >= 8 {
+            block_axpys::<8, ACC>(init, coef, cols, rows, rows - 8, 8 - (rows - r0), out);
+        } else {
+            for r in r0..rows {
+                block_axpys::<1, ACC>(init, coef, cols, rows, r, 0, out);
+            }
+        }
     }
 }
 
@@ -153,16 +145,78 @@ widest! {
     }
 }
 
+/// dW[o0 + a, i0 + c] += G[:, o0 + a]·X[:, i0 + c] for an OB × IB block of weights: OB·IB dot
+/// products run together over 8-row chunks, each column chunk loaded once for all the dots it
+/// enters, with one 8-lane accumulator per dot (reduced by halving at the end) and single rows
+/// for the last rows % 8.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn block_dots<const OB: usize, const IB: usize>(
+    g: &[f64],
+    x: &[f64],
+    dw: &mut [f64],
+    rows: usize,
+    width: usize,
+    o0: usize,
+    i0: usize,
+) {
+    let mut acc = [[[0.0f64; 8]; IB]; OB];
+    let full = rows - rows % 8;
+    let mut r0 = 0;
+    while r0 < full {
+        let mut gc = [[0.0f64; 8]; OB];
+        for (a, gca) in gc.iter_mut().enumerate() {
+            gca.copy_from_slice(&g[(o0 + a) * rows + r0..][..8]);
+        }
+        for c in 0..IB {
+            let xc: &[f64] = &x[(i0 + c) * rows + r0..][..8];
+            for a in 0..OB {
+                for l in 0..8 {
+                    acc[a][c][l] += gc[a][l] * xc[l];
+                }
+            }
+        }
+        r0 += 8;
+    }
+    for a in 0..OB {
+        for c in 0..IB {
+            let v = &mut acc[a][c];
+            for h in [4, 2, 1] {
+                for l in 0..h {
+                    v[l] += v[l + h];
+                }
+            }
+            let mut total = v[0];
+            for r in full..rows {
+                total += g[(o0 + a) * rows + r] * x[(i0 + c) * rows + r];
+            }
+            dw[(i0 + c) * width + o0 + a] += total;
+        }
+    }
+}
+
 widest! {
-    /// dW[o, i] += G[:, o]·X[:, i].
+    /// dW[o, i] += G[:, o]·X[:, i], in 4 × 4 blocks of weights, then narrower blocks at the edges.
     fn weight_grad_direct(g: &[f64], x: &[f64], dw: &mut [f64], rows: usize, width: usize) {
         if rows == 0 {
             return;
         }
-        for (i, xcol) in x.chunks_exact(rows).enumerate() {
-            for (o, gcol) in g.chunks_exact(rows).enumerate() {
-                dw[i * width + o] += dot(gcol, xcol);
+        let fan_in = x.len() / rows;
+        let mut o0 = 0;
+        while o0 < width {
+            let ob = if width - o0 >= 4 { 4 } else { 1 };
+            let mut i0 = 0;
+            while i0 < fan_in {
+                let ib = if fan_in - i0 >= 4 { 4 } else { 1 };
+                match (ob, ib) {
+                    (4, 4) => block_dots::<4, 4>(g, x, dw, rows, width, o0, i0),
+                    (4, _) => block_dots::<4, 1>(g, x, dw, rows, width, o0, i0),
+                    (_, 4) => block_dots::<1, 4>(g, x, dw, rows, width, o0, i0),
+                    _ => block_dots::<1, 1>(g, x, dw, rows, width, o0, i0),
+                }
+                i0 += ib;
             }
+            o0 += ob;
         }
     }
 }
@@ -376,6 +430,104 @@ mod tests {
                 let want = 1.0 + (0..rows).map(|r| g[o * rows + r]).sum::<f64>();
                 assert!((db[o] - want).abs() < tol, "db({o})");
             }
+        }
+    }
+}
+
+/// Times the direct loops against matrixmultiply at the benchmark networks' shapes, to place
+/// [`GEMM_MIN_MACS`] and [`GEMM_MIN_DIM`]. Run with
+/// `cargo test --release --lib crossover -- --ignored --nocapture`.
+#[cfg(test)]
+mod crossover {
+    use super::*;
+    use std::time::Instant;
+
+    fn best_of(reps: usize, mut f: impl FnMut()) -> f64 {
+        let mut best = f64::INFINITY;
+        for _ in 0..reps {
+            let t = Instant::now();
+            f();
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        best
+    }
+
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn measure_gemm_crossover() {
+        let shapes = [
+            (100, 5, 5),
+            (400, 10, 50),
+            (400, 50, 1),
+            (500, 13, 100),
+            (500, 100, 100),
+            (1000, 100, 10),
+            (1000, 784, 100),
+            (100, 64, 64),
+            (200, 32, 32),
+        ];
+        println!("rows × in → out: forward, dW, dX in µs, direct / gemm");
+        for (rows, fan_in, width) in shapes {
+            let x: Vec<f64> = (0..rows * fan_in).map(|i| (i % 7) as f64 * 0.1).collect();
+            let w: Vec<f64> = (0..width * fan_in).map(|i| (i % 5) as f64 * 0.1).collect();
+            let g: Vec<f64> = (0..rows * width).map(|i| (i % 3) as f64 * 0.1).collect();
+            let mut z = vec![0.0; rows * width];
+            let mut dw = vec![0.0; width * fan_in];
+            let mut dx = vec![0.0; rows * fan_in];
+            let reps = (2e8 as usize / (rows * fan_in * width)).clamp(5, 2000);
+            let r = rows as isize;
+            let t = [
+                best_of(reps, || forward_direct(&x, &w, None, &mut z, rows, width)),
+                best_of(reps, || {
+                    gemm(
+                        rows,
+                        fan_in,
+                        width,
+                        &x,
+                        (1, r),
+                        &w,
+                        (width as isize, 1),
+                        0.0,
+                        &mut z,
+                        (1, r),
+                    )
+                }),
+                best_of(reps, || weight_grad_direct(&g, &x, &mut dw, rows, width)),
+                best_of(reps, || {
+                    gemm(
+                        width,
+                        rows,
+                        fan_in,
+                        &g,
+                        (r, 1),
+                        &x,
+                        (1, r),
+                        1.0,
+                        &mut dw,
+                        (1, width as isize),
+                    )
+                }),
+                best_of(reps, || input_grad_direct(&g, &w, &mut dx, rows, width)),
+                best_of(reps, || {
+                    gemm(
+                        rows,
+                        width,
+                        fan_in,
+                        &g,
+                        (1, r),
+                        &w,
+                        (1, width as isize),
+                        1.0,
+                        &mut dx,
+                        (1, r),
+                    )
+                }),
+            ];
+            let us: Vec<String> = t.iter().map(|s| format!("{:.1}", s * 1e6)).collect();
+            println!(
+                "{rows} × {fan_in} → {width}: forward {} / {}, dW {} / {}, dX {} / {}",
+                us[0], us[1], us[2], us[3], us[4], us[5]
+            );
         }
     }
 }
