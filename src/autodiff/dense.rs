@@ -245,6 +245,16 @@ widest! {
     }
 }
 
+widest! {
+    /// out = M·v for M rows × cols column-major: the axpys Σ_c v[c]·M[:, c].
+    pub fn matvec(m: &[f64], v: &[f64], out: &mut [f64], rows: usize) {
+        if rows == 0 {
+            return;
+        }
+        axpys::<false>(0.0, |c| v[c], m, rows, out);
+    }
+}
+
 /// Z = X·Wᵀ + b (b broadcast over rows when given).
 pub fn forward(
     x: &[f64],

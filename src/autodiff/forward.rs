@@ -2,7 +2,6 @@
 //! sweep needs, each from the generic scalar formulas evaluated on num-dual numbers.
 
 use super::dense;
-use super::gemm::gemm;
 use super::scalar;
 use super::term::term;
 use super::Workspace;
@@ -149,18 +148,11 @@ pub fn forward<const PARTIALS: bool>(
                     "internal: outputs are allocated after their inputs"
                 );
                 let (before, rest) = vals.split_at_mut(os.offset);
-                // out = M·v, M r × c column-major (strides (1, r)), v c × 1.
-                gemm(
-                    ms.rows,
-                    ms.cols,
-                    1,
+                dense::matvec(
                     &before[ms.range()],
-                    (1, ms.rows as isize),
                     &before[vs.range()],
-                    (1, 1),
-                    0.0,
                     &mut rest[..os.len()],
-                    (1, 1),
+                    ms.rows,
                 );
             }
             Instr::Column { x, col, out } => {
