@@ -101,11 +101,17 @@ pub fn backward(p: &Program, ws: &mut Workspace, lik_scale: f64, grad: &mut [f64
                         continue;
                     }
                     let s = p.slots[operand].slot;
-                    let bc = s.len() == 1;
-                    for i in 0..n {
-                        // d out_i / d operand (a scalar operand collects every element's share).
-                        adj[s.offset + if bc { 0 } else { i }] +=
-                            adj[os.offset + i] * vals[deriv + k * n + i];
+                    let d = &vals[deriv + k * n..deriv + (k + 1) * n];
+                    if s.len() == 1 && n > 1 {
+                        // A scalar operand collects every element's share, summed in lanes.
+                        let (g, a) = split_two(adj, os.range(), s.range());
+                        a[0] += dense::dot(g, d);
+                    } else {
+                        // d out_i / d operand_i.
+                        let (g, a) = split_two(adj, os.range(), s.range());
+                        for ((ai, gi), di) in a.iter_mut().zip(g.iter()).zip(d) {
+                            *ai += gi * di;
+                        }
                     }
                 }
             }
@@ -192,10 +198,14 @@ pub fn backward(p: &Program, ws: &mut Workspace, lik_scale: f64, grad: &mut [f64
                         continue;
                     }
                     let s = p.slots[*input].slot;
-                    let bc = s.len() == 1;
-                    for i in 0..*len {
-                        adj[s.offset + if bc { 0 } else { i }] +=
-                            seed * vals[partials + j * len + i];
+                    let part = &vals[partials + j * len..partials + (j + 1) * len];
+                    if s.len() == 1 && *len > 1 {
+                        // A broadcast input collects every element's partial, summed in lanes.
+                        adj[s.offset] += seed * dense::sum(part);
+                    } else {
+                        for (a, d) in adj[s.range()].iter_mut().zip(part) {
+                            *a += seed * d;
+                        }
                     }
                 }
             }

@@ -52,7 +52,7 @@ fn tree_sum(mut acc: [f64; LANES]) -> f64 {
 
 /// Σᵢ a[i] in [`LANES`] interleaved partial sums added in a fixed order.
 #[inline(always)]
-fn sum(a: &[f64]) -> f64 {
+pub(super) fn sum(a: &[f64]) -> f64 {
     let mut acc = [0.0f64; LANES];
     let mut chunks = a.chunks_exact(LANES);
     for c in &mut chunks {
@@ -61,6 +61,26 @@ fn sum(a: &[f64]) -> f64 {
         }
     }
     tree_sum(acc) + chunks.remainder().iter().sum::<f64>()
+}
+
+/// Σᵢ a[i]·b[i] in [`LANES`] interleaved partial sums added in a fixed order.
+#[inline(always)]
+pub(super) fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f64; LANES];
+    let mut chunks_a = a.chunks_exact(LANES);
+    let mut chunks_b = b.chunks_exact(LANES);
+    for (ca, cb) in (&mut chunks_a).zip(&mut chunks_b) {
+        for l in 0..LANES {
+            acc[l] += ca[l] * cb[l];
+        }
+    }
+    let mut tail = 0.0;
+    for (x, y) in chunks_a.remainder().iter().zip(chunks_b.remainder()) {
+        tail += x * y;
+    }
+    tree_sum(acc) + tail
 }
 
 /// out[r0 + l] = start + Σⱼ coef(j)·cols[j][r0 + l] for the B-row block at r0, the accumulators
