@@ -26,14 +26,15 @@ pub struct Posterior {
     inner: Arc<Inner>,
 }
 
-/// Copies every data field a program uses into its initial arena.
+/// Copies every data field a program uses into its initial arena (matrices column-major).
 fn fill_data(program: &mut Program, data: &BoundData) {
     for s in &program.slots {
         if let SlotKind::Data(name) = &s.kind {
             let v = data
                 .get(name)
                 .expect("internal: data bound for every declared field");
-            program.init[s.slot.range()].copy_from_slice(&v.values[..s.slot.len()]);
+            s.slot
+                .write_row_major(&mut program.init, &v.values[..s.slot.len()]);
         }
     }
 }
@@ -179,9 +180,9 @@ impl PosteriorEval {
         let _ = res;
         let mut k = 0;
         for (_, slot, _) in &p.outputs {
-            let r = p.slots[*slot].slot.range();
-            let n = r.len();
-            out[k..k + n].copy_from_slice(&self.out_ws.vals[r]);
+            let s = p.slots[*slot].slot;
+            let n = s.len();
+            s.read_row_major(&self.out_ws.vals, &mut out[k..k + n]);
             k += n;
         }
         Ok(())
@@ -240,7 +241,8 @@ impl MinibatchDensity for PosteriorEval {
                 if let SlotKind::Data(name) = &s.kind {
                     if !prog.row_data.iter().any(|(r, _, _)| r == name) {
                         let v = inner.data.get(name).expect("internal: data bound");
-                        prog.init[s.slot.range()].copy_from_slice(&v.values[..s.slot.len()]);
+                        s.slot
+                            .write_row_major(&mut prog.init, &v.values[..s.slot.len()]);
                     }
                 }
             }
@@ -253,10 +255,12 @@ impl MinibatchDensity for PosteriorEval {
             .expect("internal: batch program built above");
         for (name, slot, cols) in &prog.row_data {
             let src = &inner.data.get(name).expect("internal: data bound").values;
-            let off = prog.slots[*slot].slot.offset;
+            let s = prog.slots[*slot].slot;
+            // Row r of the data becomes row k of the batch (column-major: stride B per column).
             for (k, &r) in rows.iter().enumerate() {
-                ws.vals[off + k * cols..off + (k + 1) * cols]
-                    .copy_from_slice(&src[r * cols..(r + 1) * cols]);
+                for c in 0..*cols {
+                    ws.vals[s.at(k, c)] = src[r * cols + c];
+                }
             }
         }
         let scale = n as f64 / b as f64;
@@ -267,5 +271,65 @@ impl MinibatchDensity for PosteriorEval {
             prior: e.prior,
             likelihood: scale * e.likelihood,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::api::Model;
+
+    #[test]
+    fn outputs_are_row_major_and_match_a_hand_computed_network() {
+        // classifier.bnn: logits = c(x) with c = dense(16, tanh) then dense(K); weights are
+        // stored column-major inside the arena but come out row-major, as θ holds them.
+        let model = Model::from_file("models/classifier.bnn").expect("model");
+        let post = model.bind_file("models/classifier.json").expect("data");
+        let d = post.layout().dim();
+        let theta: Vec<f64> = (0..d)
+            .map(|i| ((i * 37 % 101) as f64 - 50.0) / 60.0)
+            .collect();
+        let mut eval = post.evaluator();
+        let mut out = vec![0.0; post.output_len()];
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(1);
+        eval.outputs(&theta, &mut rng, &mut out).expect("outputs");
+        // Unconstrained parameters come out exactly as θ holds them.
+        assert_eq!(&out[..d], &theta[..]);
+        let entry = |name: &str| {
+            let p = post.layout().params.iter().find(|p| p.name == name);
+            p.expect("parameter").clone()
+        };
+        let (w0, b0, w1, b1) = (
+            entry("c.0.weight"),
+            entry("c.0.bias"),
+            entry("c.1.weight"),
+            entry("c.1.bias"),
+        );
+        let (hidden, k) = (w0.dims[0], w1.dims[0]);
+        let x = &post.data().get("x").expect("x").values;
+        let n = post.n_rows();
+        let cols = x.len() / n;
+        // logits[r, j] = b1[j] + Σ_h W1[j, h]·tanh(b0[h] + Σ_i W0[h, i]·x[r, i]), row-major
+        let logits_at = d; // first predict output
+        for r in 0..n {
+            let a: Vec<f64> = (0..hidden)
+                .map(|h| {
+                    let z: f64 = (0..cols)
+                        .map(|i| theta[w0.offset + h * cols + i] * x[r * cols + i])
+                        .sum();
+                    (theta[b0.offset + h] + z).tanh()
+                })
+                .collect();
+            for j in 0..k {
+                let z: f64 = (0..hidden)
+                    .map(|h| theta[w1.offset + j * hidden + h] * a[h])
+                    .sum();
+                let want = theta[b1.offset + j] + z;
+                let got = out[logits_at + r * k + j];
+                assert!(
+                    (got - want).abs() < 1e-12,
+                    "row {r} class {j}: {got} vs {want}"
+                );
+            }
+        }
     }
 }

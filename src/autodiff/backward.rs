@@ -2,7 +2,7 @@
 //! adjoints from the partials the forward sweep saved; matrix products written out as
 //! vector-Jacobian products.
 
-use super::gemm::gemm;
+use super::dense;
 use super::Workspace;
 use crate::lower::{Instr, Part, Program};
 
@@ -24,13 +24,26 @@ pub fn backward(p: &Program, ws: &mut Workspace, lik_scale: f64, grad: &mut [f64
                 let s = p.slots[*out].slot;
                 let n = s.len();
                 let g = &mut grad[*theta..*theta + n];
+                // θ order t = r·cols + c (row-major); the slot is column-major.
+                let matrix = s.rows > 1 && s.cols > 1;
                 if let crate::ir::Constraint::None = constraint {
-                    g.copy_from_slice(&adj[s.range()]);
+                    if matrix {
+                        for (r, row) in g.chunks_exact_mut(s.cols).enumerate() {
+                            for (c, gt) in row.iter_mut().enumerate() {
+                                *gt = adj[s.at(r, c)];
+                            }
+                        }
+                    } else {
+                        g.copy_from_slice(&adj[s.range()]);
+                    }
                     continue;
                 }
                 // dlp/du = dlp/dx · dx/du + d log|dx/du| / du.
-                for i in 0..n {
-                    g[i] = adj[s.offset + i] * vals[dx + i] + vals[dx + n + i];
+                for r in 0..s.rows {
+                    for c in 0..s.cols {
+                        let t = r * s.cols + c;
+                        g[t] = adj[s.at(r, c)] * vals[dx + t] + vals[dx + n + t];
+                    }
                 }
             }
             Instr::Dense {
@@ -54,45 +67,18 @@ pub fn backward(p: &Program, ws: &mut Workspace, lik_scale: f64, grad: &mut [f64
                         *g *= d;
                     }
                 }
-                // db = column sums of G.
                 if let Some(b) = b {
                     let bs = p.slots[*b].slot;
-                    for r in 0..rows {
-                        for j in 0..width {
-                            adj[bs.offset + j] += adj[os.offset + r * width + j];
-                        }
-                    }
+                    let (db, g) = split_two(adj, bs.range(), os.range());
+                    dense::bias_grad(g, db, rows);
                 }
-                // dW (out × in) += Gᵀ·X: Gᵀ is out × rows, read from row-major G with strides
-                // (1, out); X is rows × in with strides (in, 1).
                 {
-                    let (lo, hi) = split_two(adj, wsl.range(), os.range());
-                    gemm(
-                        width,
-                        rows,
-                        fan_in,
-                        hi,
-                        (1, width as isize),
-                        &vals[xs.range()],
-                        (fan_in as isize, 1),
-                        1.0,
-                        lo,
-                    );
+                    let (dw, g) = split_two(adj, wsl.range(), os.range());
+                    dense::weight_grad(g, &vals[xs.range()], dw, rows, fan_in, width);
                 }
-                // dX (rows × in) += G·W: G rows × out (strides (out, 1)), W out × in (in, 1).
                 if p.slots[*x].needs_grad {
                     let (dx, g) = split_two(adj, xs.range(), os.range());
-                    gemm(
-                        rows,
-                        width,
-                        fan_in,
-                        g,
-                        (width as isize, 1),
-                        &vals[wsl.range()],
-                        (fan_in as isize, 1),
-                        1.0,
-                        dx,
-                    );
+                    dense::input_grad(g, &vals[wsl.range()], dx, rows, fan_in, width);
                 }
             }
             Instr::Unary { x, out, deriv, .. } => {
@@ -115,11 +101,17 @@ pub fn backward(p: &Program, ws: &mut Workspace, lik_scale: f64, grad: &mut [f64
                         continue;
                     }
                     let s = p.slots[operand].slot;
-                    let bc = s.len() == 1;
-                    for i in 0..n {
-                        // d out_i / d operand (a scalar operand collects every element's share).
-                        adj[s.offset + if bc { 0 } else { i }] +=
-                            adj[os.offset + i] * vals[deriv + k * n + i];
+                    let d = &vals[deriv + k * n..deriv + (k + 1) * n];
+                    if s.len() == 1 && n > 1 {
+                        // A scalar operand collects every element's share, summed in lanes.
+                        let (g, a) = split_two(adj, os.range(), s.range());
+                        a[0] += dense::dot(g, d);
+                    } else {
+                        // d out_i / d operand_i.
+                        let (g, a) = split_two(adj, os.range(), s.range());
+                        for ((ai, gi), di) in a.iter_mut().zip(g.iter()).zip(d) {
+                            *ai += gi * di;
+                        }
                     }
                 }
             }
@@ -127,21 +119,21 @@ pub fn backward(p: &Program, ws: &mut Workspace, lik_scale: f64, grad: &mut [f64
                 let ms = p.slots[*m].slot;
                 let vs = p.slots[*v].slot;
                 let os = p.slots[*out].slot;
-                // out = M·v: dM[r, c] += g[r]·v[c]; dv[c] += Σ_r M[r, c]·g[r].
-                for r in 0..ms.rows {
-                    let g = adj[os.offset + r];
-                    if g == 0.0 {
-                        continue;
-                    }
+                // out = M·v: dM[r, c] += g[r]·v[c]; dv[c] += Σ_r M[r, c]·g[r]; M column-major,
+                // so both run down contiguous columns.
+                for c in 0..ms.cols {
                     if p.slots[*m].needs_grad {
-                        for c in 0..ms.cols {
-                            adj[ms.offset + r * ms.cols + c] += g * vals[vs.offset + c];
+                        let vc = vals[vs.offset + c];
+                        for r in 0..ms.rows {
+                            adj[ms.at(r, c)] += adj[os.offset + r] * vc;
                         }
                     }
                     if p.slots[*v].needs_grad {
-                        for c in 0..ms.cols {
-                            adj[vs.offset + c] += g * vals[ms.offset + r * ms.cols + c];
+                        let mut acc = 0.0;
+                        for r in 0..ms.rows {
+                            acc += vals[ms.at(r, c)] * adj[os.offset + r];
                         }
+                        adj[vs.offset + c] += acc;
                     }
                 }
             }
@@ -152,7 +144,7 @@ pub fn backward(p: &Program, ws: &mut Workspace, lik_scale: f64, grad: &mut [f64
                 let xs = p.slots[*x].slot;
                 let os = p.slots[*out].slot;
                 for r in 0..xs.rows {
-                    adj[xs.offset + r * xs.cols + col] += adj[os.offset + r];
+                    adj[xs.at(r, *col)] += adj[os.offset + r];
                 }
             }
             Instr::Element { x, index, out } => {
@@ -206,10 +198,14 @@ pub fn backward(p: &Program, ws: &mut Workspace, lik_scale: f64, grad: &mut [f64
                         continue;
                     }
                     let s = p.slots[*input].slot;
-                    let bc = s.len() == 1;
-                    for i in 0..*len {
-                        adj[s.offset + if bc { 0 } else { i }] +=
-                            seed * vals[partials + j * len + i];
+                    let part = &vals[partials + j * len..partials + (j + 1) * len];
+                    if s.len() == 1 && *len > 1 {
+                        // A broadcast input collects every element's partial, summed in lanes.
+                        adj[s.offset] += seed * dense::sum(part);
+                    } else {
+                        for (a, d) in adj[s.range()].iter_mut().zip(part) {
+                            *a += seed * d;
+                        }
                     }
                 }
             }
@@ -230,12 +226,13 @@ pub fn backward(p: &Program, ws: &mut Workspace, lik_scale: f64, grad: &mut [f64
                 let ls = p.slots[*logits].slot;
                 let ys = p.slots[*target].slot;
                 let k = ls.cols;
-                // d/dz_j [z_y − log Σ exp z] = 1{j = y} − softmax(z)_j.
+                // d/dz_j [z_y − log Σ exp z] = 1{j = y} − softmax(z)_j; logits and softmax are
+                // column-major (n × K).
                 for r in 0..ls.rows {
                     let y = vals[ys.offset + r] as usize;
                     for j in 0..k {
                         let onehot = if j == y { 1.0 } else { 0.0 };
-                        adj[ls.offset + r * k + j] += seed * (onehot - vals[softmax + r * k + j]);
+                        adj[ls.at(r, j)] += seed * (onehot - vals[softmax + j * ls.rows + r]);
                     }
                 }
             }

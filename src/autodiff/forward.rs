@@ -1,8 +1,9 @@
 //! The forward sweep: values for every slot and, when asked, the local partials the backward
 //! sweep needs, each from the generic scalar formulas evaluated on num-dual numbers.
 
-use super::gemm::gemm;
+use super::dense;
 use super::scalar;
+use super::term::term;
 use super::Workspace;
 use crate::density::DensityError;
 use crate::lower::{Instr, Part, Program};
@@ -40,21 +41,25 @@ pub fn forward<const PARTIALS: bool>(
                 let n = s.len();
                 let u = &theta[*t0..*t0 + n];
                 if let crate::ir::Constraint::None = constraint {
-                    vals[s.range()].copy_from_slice(u);
+                    copy_theta_to_slot(u, s, vals);
                     continue;
                 }
+                // θ order t = r·cols + c (row-major) to the slot's column-major place.
                 let mut logj = 0.0;
-                for (i, &ui) in u.iter().enumerate() {
-                    if PARTIALS {
-                        let (x, lj) = scalar::constrain(*constraint, Dual64::new(ui, 1.0));
-                        vals[s.offset + i] = x.re;
-                        vals[dx + i] = x.eps;
-                        vals[dx + n + i] = lj.eps;
-                        logj += lj.re;
-                    } else {
-                        let (x, lj) = scalar::constrain(*constraint, ui);
-                        vals[s.offset + i] = x;
-                        logj += lj;
+                for r in 0..s.rows {
+                    for c in 0..s.cols {
+                        let t = r * s.cols + c;
+                        if PARTIALS {
+                            let (x, lj) = scalar::constrain(*constraint, Dual64::new(u[t], 1.0));
+                            vals[s.at(r, c)] = x.re;
+                            vals[dx + t] = x.eps;
+                            vals[dx + n + t] = lj.eps;
+                            logj += lj.re;
+                        } else {
+                            let (x, lj) = scalar::constrain(*constraint, u[t]);
+                            vals[s.at(r, c)] = x;
+                            logj += lj;
+                        }
                     }
                 }
                 eval.prior += logj;
@@ -71,32 +76,18 @@ pub fn forward<const PARTIALS: bool>(
                 deriv,
             } => {
                 let xs = p.slots[*x].slot;
-                let ws_ = p.slots[*w].slot;
+                let wsl = p.slots[*w].slot;
                 let os = p.slots[*out].slot;
-                let (rows, fan_in, width) = (xs.rows, xs.cols, os.cols);
-                // Z = X·Wᵀ: X is rows × in (strides in, 1); Wᵀ is in × out, read from the
-                // out × in row-major W with strides (1, in).
                 let (before, rest) = vals.split_at_mut(os.offset);
-                let z = &mut rest[..os.len()];
-                gemm(
-                    rows,
-                    fan_in,
-                    width,
+                dense::forward(
                     &before[xs.range()],
-                    (fan_in as isize, 1),
-                    &before[ws_.range()],
-                    (1, fan_in as isize),
-                    0.0,
-                    z,
+                    &before[wsl.range()],
+                    b.map(|b| &before[p.slots[b].slot.range()]),
+                    &mut rest[..os.len()],
+                    xs.rows,
+                    xs.cols,
+                    os.cols,
                 );
-                if let Some(b) = b {
-                    let bias = &before[p.slots[*b].slot.range()];
-                    for row in z.chunks_exact_mut(width) {
-                        for (zi, bi) in row.iter_mut().zip(bias) {
-                            *zi += bi;
-                        }
-                    }
-                }
                 if *act != crate::ir::Activation::Identity {
                     let n = os.len();
                     let (lo, hi) = vals.split_at_mut(*deriv);
@@ -152,30 +143,22 @@ pub fn forward<const PARTIALS: bool>(
                 let ms = p.slots[*m].slot;
                 let vs = p.slots[*v].slot;
                 let os = p.slots[*out].slot;
-                let (before, rest) = vals.split_at_mut(os.offset.max(ms.offset.max(vs.offset)));
-                if os.offset > ms.offset && os.offset > vs.offset {
-                    // out = M (r × c, strides (c, 1)) · v (c × 1, strides (1, 1)).
-                    gemm(
-                        ms.rows,
-                        ms.cols,
-                        1,
-                        &before[ms.range()],
-                        (ms.cols as isize, 1),
-                        &before[vs.range()],
-                        (1, 1),
-                        0.0,
-                        &mut rest[..os.len()],
-                    );
-                } else {
-                    unreachable!("internal: outputs are allocated after their inputs")
-                }
+                assert!(
+                    os.offset > ms.offset && os.offset > vs.offset,
+                    "internal: outputs are allocated after their inputs"
+                );
+                let (before, rest) = vals.split_at_mut(os.offset);
+                dense::matvec(
+                    &before[ms.range()],
+                    &before[vs.range()],
+                    &mut rest[..os.len()],
+                    ms.rows,
+                );
             }
             Instr::Column { x, col, out } => {
                 let xs = p.slots[*x].slot;
                 let os = p.slots[*out].slot;
-                for r in 0..xs.rows {
-                    vals[os.offset + r] = vals[xs.offset + r * xs.cols + col];
-                }
+                vals.copy_within(xs.column(*col), os.offset);
             }
             Instr::Element { x, index, out } => {
                 let xs = p.slots[*x].slot;
@@ -227,13 +210,13 @@ pub fn forward<const PARTIALS: bool>(
                 let mut total = 0.0;
                 for r in 0..ls.rows {
                     let y = vals[ys.offset + r] as usize;
-                    let row = ls.offset + r * k;
-                    let z = &vals[row..row + k];
-                    let lse = crate::math::special::log_sum_exp(z);
-                    total += z[y] - lse;
+                    // Row r of the column-major logits: stride `rows`.
+                    let z = |j: usize| vals[ls.at(r, j)];
+                    let lse = scalar::log_sum_exp_by(k, z);
+                    total += z(y) - lse;
                     if PARTIALS {
                         for j in 0..k {
-                            vals[softmax + r * k + j] = (vals[row + j] - lse).exp();
+                            vals[softmax + j * ls.rows + r] = (vals[ls.at(r, j)] - lse).exp();
                         }
                     }
                 }
@@ -264,8 +247,7 @@ pub fn forward<const PARTIALS: bool>(
                     }
                     vals[os.offset + i] = if *dist == crate::ir::Distribution::CategoricalLogit {
                         let ls = p.slots[args[0]].slot;
-                        let row = ls.offset + i * ls.cols;
-                        scalar::draw_categorical(&vals[row..row + ls.cols], rng)
+                        scalar::draw_categorical(ls.cols, |j| vals[ls.at(i, j)], rng)
                     } else {
                         scalar::draw(*dist, &buf[..args.len()], rng)
                     };
@@ -287,74 +269,15 @@ fn seeded2(x: f64, k: usize) -> DualSVec64<2> {
     DualSVec64::<2>::from_re(x).derivative(k)
 }
 
-fn seeded4(x: f64, k: Option<usize>) -> DualSVec64<4> {
-    match k {
-        Some(k) => DualSVec64::<4>::from_re(x).derivative(k),
-        None => DualSVec64::<4>::from_re(x),
+/// Copies an unconstrained parameter from θ (row-major) into its column-major slot.
+fn copy_theta_to_slot(u: &[f64], s: crate::lower::Slot, vals: &mut [f64]) {
+    if s.cols == 1 || s.rows == 1 {
+        vals[s.range()].copy_from_slice(u);
+        return;
     }
-}
-
-/// One log-density term: sums over elements with broadcasting; saves ∂/∂input per element for
-/// inputs that need gradients (input 0 is the variate, then the arguments).
-#[allow(clippy::too_many_arguments)]
-fn term<const PARTIALS: bool>(
-    p: &Program,
-    vals: &mut [f64],
-    dist: crate::ir::Distribution,
-    target: usize,
-    args: &[usize],
-    norm: crate::lower::Norm,
-    partials: usize,
-    len: usize,
-) -> f64 {
-    let n_in = 1 + args.len();
-    let mut offs = [0usize; 4];
-    let mut bcast = [false; 4];
-    let mut vary = [false; 4];
-    for j in 0..n_in {
-        let id = if j == 0 { target } else { args[j - 1] };
-        let s = &p.slots[id];
-        offs[j] = s.slot.offset;
-        bcast[j] = s.slot.len() == 1;
-        vary[j] = s.needs_grad;
-    }
-    let n_vary = vary[..n_in].iter().filter(|v| **v).count();
-    let at = |j: usize, i: usize| -> usize { offs[j] + if bcast[j] { 0 } else { i } };
-    let mut total = 0.0;
-    if !PARTIALS || n_vary == 0 {
-        let mut xs = [0.0f64; 4];
-        for i in 0..len {
-            for j in 0..n_in {
-                xs[j] = vals[at(j, i)];
-            }
-            total += scalar::lpdf(dist, norm, xs[0], &xs[1..n_in]);
-        }
-    } else if n_vary == 1 {
-        let v = vary.iter().position(|x| *x).expect("one input varies");
-        let mut d = [Dual64::from_re(0.0); 4];
-        for i in 0..len {
-            for j in 0..n_in {
-                d[j] = Dual64::new(vals[at(j, i)], if j == v { 1.0 } else { 0.0 });
-            }
-            let y = scalar::lpdf(dist, norm, d[0], &d[1..n_in]);
-            total += y.re;
-            vals[partials + v * len + i] = y.eps;
-        }
-    } else {
-        let mut d = [DualSVec64::<4>::from_re(0.0); 4];
-        for i in 0..len {
-            for j in 0..n_in {
-                d[j] = seeded4(vals[at(j, i)], vary[j].then_some(j));
-            }
-            let y = scalar::lpdf(dist, norm, d[0], &d[1..n_in]);
-            total += y.re;
-            let e = y.eps.unwrap_generic(nalgebra::Const::<4>, nalgebra::U1);
-            for j in 0..n_in {
-                if vary[j] {
-                    vals[partials + j * len + i] = e[j];
-                }
-            }
+    for (r, row) in u.chunks_exact(s.cols).enumerate() {
+        for (c, &v) in row.iter().enumerate() {
+            vals[s.at(r, c)] = v;
         }
     }
-    total
 }

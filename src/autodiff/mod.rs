@@ -3,10 +3,12 @@
 //! A slow generic evaluator gives the full forward-mode num-dual gradient used as a reference.
 
 mod backward;
+mod dense;
 mod forward;
 mod gemm;
 pub mod reference;
 pub mod scalar;
+mod term;
 
 pub use backward::backward;
 pub use forward::{forward, Eval};
@@ -49,10 +51,11 @@ impl Workspace {
         }
     }
 
-    /// Copies the data values of field `slot` (row-major) into the arena.
+    /// Copies the data values of field `slot` (given row-major) into the arena.
     pub fn set_slot(&mut self, program: &Program, slot: usize, values: &[f64]) {
-        let r = program.slots[slot].slot.range();
-        self.vals[r].copy_from_slice(values);
+        program.slots[slot]
+            .slot
+            .write_row_major(&mut self.vals, values);
     }
 
     pub(crate) fn clear_adjoints(&mut self) {

@@ -21,11 +21,14 @@ pub fn eval_generic<D: Real>(p: &Program, init: &[f64], theta: &[D]) -> (D, D) {
                 constraint,
                 ..
             } => {
+                // θ is row-major per parameter; the slot column-major.
                 let s = p.slots[*out].slot;
-                for i in 0..s.len() {
-                    let (x, lj) = scalar::constrain(*constraint, theta[t0 + i]);
-                    v[s.offset + i] = x;
-                    prior += lj;
+                for r in 0..s.rows {
+                    for c in 0..s.cols {
+                        let (x, lj) = scalar::constrain(*constraint, theta[t0 + r * s.cols + c]);
+                        v[s.at(r, c)] = x;
+                        prior += lj;
+                    }
                 }
             }
             Instr::Dense {
@@ -39,9 +42,9 @@ pub fn eval_generic<D: Real>(p: &Program, init: &[f64], theta: &[D]) -> (D, D) {
                             None => D::from(0.0),
                         };
                         for i in 0..xs.cols {
-                            z += v[xs.offset + r * xs.cols + i] * v[wsl.offset + o * xs.cols + i];
+                            z += v[xs.at(r, i)] * v[wsl.at(o, i)];
                         }
-                        v[os.offset + r * os.cols + o] = scalar::activation(*act, z);
+                        v[os.at(r, o)] = scalar::activation(*act, z);
                     }
                 }
             }
@@ -64,7 +67,7 @@ pub fn eval_generic<D: Real>(p: &Program, init: &[f64], theta: &[D]) -> (D, D) {
                 for r in 0..ms.rows {
                     let mut acc = D::from(0.0);
                     for c in 0..ms.cols {
-                        acc += v[ms.offset + r * ms.cols + c] * v[vs.offset + c];
+                        acc += v[ms.at(r, c)] * v[vs.offset + c];
                     }
                     v[os.offset + r] = acc;
                 }
@@ -72,7 +75,7 @@ pub fn eval_generic<D: Real>(p: &Program, init: &[f64], theta: &[D]) -> (D, D) {
             Instr::Column { x, col, out } => {
                 let (xs, os) = (p.slots[*x].slot, p.slots[*out].slot);
                 for r in 0..xs.rows {
-                    v[os.offset + r] = v[xs.offset + r * xs.cols + col];
+                    v[os.offset + r] = v[xs.at(r, *col)];
                 }
             }
             Instr::Element { x, index, out } => {
@@ -130,9 +133,7 @@ pub fn eval_generic<D: Real>(p: &Program, init: &[f64], theta: &[D]) -> (D, D) {
                 let mut total = D::from(0.0);
                 for r in 0..ls.rows {
                     let y = v[ys.offset + r].re() as usize;
-                    let row: Vec<D> = (0..ls.cols)
-                        .map(|k| v[ls.offset + r * ls.cols + k])
-                        .collect();
+                    let row: Vec<D> = (0..ls.cols).map(|k| v[ls.at(r, k)]).collect();
                     total += row[y] - crate::math::special::log_sum_exp(&row);
                 }
                 match part {

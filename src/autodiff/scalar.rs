@@ -43,19 +43,31 @@ pub fn activation<D: Real>(act: Activation, z: D) -> D {
     }
 }
 
-/// Applies an activation in place over a buffer.
+/// Applies an activation in place over a buffer. tanh runs its vectorized kernel (the generic
+/// formula with a branch-free exp_m1, see `math::activation::tanh_with`).
 pub fn activate(act: Activation, z: &mut [f64]) {
-    for v in z {
-        *v = activation(act, *v);
+    match act {
+        Activation::Tanh => math::activation::tanh_in_place(z),
+        _ => {
+            for v in z {
+                *v = activation(act, *v);
+            }
+        }
     }
 }
 
-/// Applies an activation in place and writes its derivative, both from one num-dual evaluation.
+/// Applies an activation in place and writes its derivative, both from one num-dual evaluation
+/// of the generic formula (for tanh, with the kernel's exp_m1; see `activate`).
 pub fn activate_with_grad(act: Activation, z: &mut [f64], dz: &mut [f64]) {
-    for (v, d) in z.iter_mut().zip(dz.iter_mut()) {
-        let y = activation(act, Dual64::new(*v, 1.0));
-        *v = y.re;
-        *d = y.eps;
+    match act {
+        Activation::Tanh => math::activation::tanh_in_place_with_grad(z, dz),
+        _ => {
+            for (v, d) in z.iter_mut().zip(dz.iter_mut()) {
+                let y = activation(act, Dual64::new(*v, 1.0));
+                *v = y.re;
+                *d = y.eps;
+            }
+        }
     }
 }
 
@@ -110,8 +122,20 @@ pub fn binary<D: Real>(op: BinOp, a: D, b: D) -> D {
 /// log p(x | args) for one element, normalized against a truncation.
 #[inline]
 pub fn lpdf<D: Real>(dist: Distribution, norm: Norm, x: D, a: &[D]) -> D {
+    let lp = lpdf_untruncated(dist, x, a);
+    match norm {
+        Norm::None => lp,
+        Norm::Half => lp + std::f64::consts::LN_2,
+        Norm::Cdf(l, u) => lp - log_mass(dist, l, u, a),
+    }
+}
+
+/// log p(x | args) for one element, without truncation. Always inlined, so that a caller with
+/// a constant `dist` compiles to the one formula (see `autodiff::term`).
+#[inline(always)]
+pub fn lpdf_untruncated<D: Real>(dist: Distribution, x: D, a: &[D]) -> D {
     use Distribution as Ds;
-    let lp = match dist {
+    match dist {
         Ds::Normal => math::dist::normal_lpdf(x, a[0], a[1]),
         Ds::StudentT => math::dist::student_t_lpdf(x, a[0], a[1], a[2]),
         Ds::Cauchy => math::dist::cauchy_lpdf(x, a[0], a[1]),
@@ -127,11 +151,6 @@ pub fn lpdf<D: Real>(dist: Distribution, norm: Norm, x: D, a: &[D]) -> D {
         Ds::PoissonLog => math::dist::poisson_log_lpmf(x.re() as i64, a[0]),
         Ds::BinomialLogit => math::dist::binomial_logit_lpmf(x.re() as i64, a[0].re() as i64, a[1]),
         Ds::CategoricalLogit => unreachable!("internal: categorical_logit has its own instruction"),
-    };
-    match norm {
-        Norm::None => lp,
-        Norm::Half => lp + std::f64::consts::LN_2,
-        Norm::Cdf(l, u) => lp - log_mass(dist, l, u, a),
     }
 }
 
@@ -227,15 +246,36 @@ pub fn draw(dist: Distribution, a: &[f64], rng: &mut dyn rand::Rng) -> f64 {
     }
 }
 
-/// One label drawn from softmax(logits), 0-based.
-pub fn draw_categorical(logits: &[f64], rng: &mut dyn rand::Rng) -> f64 {
-    let lse = special::log_sum_exp(logits);
-    let mut v: f64 = rng.random::<f64>();
-    for (k, z) in logits.iter().enumerate() {
-        v -= (z - lse).exp();
-        if v <= 0.0 {
-            return k as f64;
+/// ln Σⱼ exp(z(j)) over j < k: `math::special::log_sum_exp` step for step (same bits), for
+/// values read by index, as a row of column-major logits is strided.
+#[inline]
+pub fn log_sum_exp_by(k: usize, z: impl Fn(usize) -> f64) -> f64 {
+    if k == 0 {
+        return f64::NEG_INFINITY;
+    }
+    let mut max = z(0);
+    for j in 1..k {
+        let x = z(j);
+        if x > max {
+            max = x;
         }
     }
-    (logits.len() - 1) as f64
+    if max.is_infinite() {
+        return max;
+    }
+    let sum: f64 = (0..k).map(|j| (z(j) - max).exp()).sum();
+    max + sum.ln()
+}
+
+/// One label drawn from softmax(logits), 0-based, for `k` logits read by `logit(j)`.
+pub fn draw_categorical(k: usize, logit: impl Fn(usize) -> f64, rng: &mut dyn rand::Rng) -> f64 {
+    let lse = log_sum_exp_by(k, &logit);
+    let mut v: f64 = rng.random::<f64>();
+    for j in 0..k {
+        v -= (logit(j) - lse).exp();
+        if v <= 0.0 {
+            return j as f64;
+        }
+    }
+    (k - 1) as f64
 }

@@ -3,6 +3,7 @@
 //! Exit codes: 0 success; 64 usage error (bad flags, missing file argument); 65 the model or
 //! its data is wrong (located errors were printed); 70 internal error (a bug in bnnppl).
 
+mod bench;
 mod check;
 mod diagnose;
 mod sample;
@@ -69,6 +70,9 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Stage::Ir)]
         stage: Stage,
     },
+    /// Time one log-density and one gradient at a fixed random point (use a release build).
+    #[command(after_help = AFTER_HELP)]
+    Bench(bench::BenchArgs),
 }
 
 /// A model file and its data.
@@ -182,5 +186,6 @@ pub fn run(cli: Cli) -> Result<Output, Failure> {
         Command::Diagnose(d) => diagnose::diagnose(&d),
         Command::Sample(s) => sample::sample(&s),
         Command::Summary(s) => summary::summary(&s),
+        Command::Bench(b) => bench::bench(&b),
     }
 }

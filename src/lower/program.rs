@@ -7,7 +7,14 @@ use std::fmt;
 /// Index of a slot in [`Program::slots`].
 pub type SlotId = usize;
 
-/// A rows × cols block of the value arena, row-major. Scalars are 1 × 1, vectors n × 1.
+/// A rows × cols block of the value arena, **column-major**: element (r, c) is at
+/// `offset + c·rows + r`. Scalars are 1 × 1, vectors n × 1 (so both layouts agree for them).
+///
+/// Column-major because the rows of a batch are the long dimension: a layer's activations are
+/// then `width` contiguous columns of `rows` values, so every product, bias and reduction of a
+/// dense layer runs along contiguous memory however narrow the layer is (the layout Flux.jl
+/// uses, features × batch). Data and outputs are row-major outside the arena; the helpers
+/// [`Slot::write_row_major`] and [`Slot::read_row_major`] convert at the boundary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Slot {
     /// First element in the arena.
@@ -30,6 +37,44 @@ impl Slot {
     /// The arena range.
     pub fn range(&self) -> std::ops::Range<usize> {
         self.offset..self.offset + self.len()
+    }
+    /// Arena index of element (r, c).
+    #[inline]
+    pub fn at(&self, r: usize, c: usize) -> usize {
+        self.offset + c * self.rows + r
+    }
+    /// Arena range of column c.
+    #[inline]
+    pub fn column(&self, c: usize) -> std::ops::Range<usize> {
+        self.offset + c * self.rows..self.offset + (c + 1) * self.rows
+    }
+    /// Writes `values` (row-major, `x[r, c]` at `r·cols + c`) into the slot's place in `arena`.
+    pub fn write_row_major(&self, arena: &mut [f64], values: &[f64]) {
+        let (rows, cols) = (self.rows, self.cols);
+        assert_eq!(values.len(), rows * cols, "internal: value count of a slot");
+        if cols == 1 || rows == 1 {
+            arena[self.range()].copy_from_slice(values);
+            return;
+        }
+        for (r, row) in values.chunks_exact(cols).enumerate() {
+            for (c, &v) in row.iter().enumerate() {
+                arena[self.at(r, c)] = v;
+            }
+        }
+    }
+    /// Reads the slot's values from `arena` into `out`, row-major.
+    pub fn read_row_major(&self, arena: &[f64], out: &mut [f64]) {
+        let (rows, cols) = (self.rows, self.cols);
+        assert_eq!(out.len(), rows * cols, "internal: value count of a slot");
+        if cols == 1 || rows == 1 {
+            out.copy_from_slice(&arena[self.range()]);
+            return;
+        }
+        for (r, row) in out.chunks_exact_mut(cols).enumerate() {
+            for (c, v) in row.iter_mut().enumerate() {
+                *v = arena[self.at(r, c)];
+            }
+        }
     }
 }
 
@@ -92,6 +137,7 @@ pub enum Norm {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Instr {
     /// out = constrain(θ[theta..theta+len]) elementwise; Σ log|dx/du| joins the prior part.
+    /// θ holds a matrix parameter row-major, as users see it; the slot is column-major.
     Constrain {
         /// First index in θ.
         theta: usize,
@@ -99,7 +145,8 @@ pub enum Instr {
         out: SlotId,
         /// The transform.
         constraint: Constraint,
-        /// Arena offset of dx/du per element (saved for the backward sweep).
+        /// Arena offset of dx/du then d log|dx/du|/du per element, in θ order (saved for the
+        /// backward sweep).
         dx: usize,
     },
     /// out = act(x·wᵀ + b) for one dense layer over a batch of rows.

@@ -14,12 +14,9 @@ use std::f64::consts::FRAC_1_SQRT_2;
 
 use num_dual::Dual64;
 
+use super::kernel;
 use super::special::{erfc, log1p_exp};
 use super::Real;
-
-/// Below this |x|, tanh uses its Taylor series: there (1 − e)/(1 + e) would lose relative
-/// accuracy to the cancellation in 1 − e (about ε/(2|x|), 2e-15 at the switch).
-const TANH_SERIES_MAX: f64 = 1.0 / 32.0;
 
 /// x.
 #[inline]
@@ -27,24 +24,31 @@ pub fn identity<D: Real>(x: D) -> D {
     x
 }
 
-/// tanh(x) = sign(x)·(1 − e)/(1 + e) with e = exp(−2|x|) ∈ (0, 1], so nothing overflows:
-/// tanh(±400) = ±1 with derivative 0.
-///
-/// One exp instead of num-dual's sinh/cosh pair; for |x| < 1/32 the series
-/// x − x³/3 + 2x⁵/15 − 17x⁷/315 + 62x⁹/2835 ([AS64] 4.5.64), whose next term is below 1e-17
-/// relative.
+/// tanh(x) = sign(x)·(−m)/(2 + m) with m = e^(−2|x|) − 1 ∈ (−1, 0], as fdlibm's `s_tanh.c`
+/// computes it for |x| < 1 ([AS64] 4.5.5 rearranged): one `exp_m1`, nothing overflows
+/// (tanh(±400) = ±1 with derivative 0), and no cancellation near 0, where m ≈ −2|x| is still
+/// accurate to the last bit (tanh(1e-300) = 1e-300).
 #[inline]
 pub fn tanh<D: Real>(x: D) -> D {
-    let a = x.abs();
-    if a < TANH_SERIES_MAX {
-        let x2 = x * x;
-        let poly =
-            x2 * (x2 * (x2 * (x2 * (62.0 / 2835.0) - 17.0 / 315.0) + 2.0 / 15.0) - 1.0 / 3.0);
-        return x + x * poly;
-    }
-    let e = (a * -2.0).exp();
-    let t = (-e + 1.0) / (e + 1.0);
-    if x < 0.0 {
+    tanh_with(x, |y| y.exp_m1())
+}
+
+/// The formula of [`tanh`] with the `exp_m1` it uses given: `exp_m1(y) = eʸ − 1` with its
+/// derivative eʸ. [`tanh`] passes num-dual's (libm's) `exp_m1`; the buffer kernels
+/// ([`tanh_in_place`], [`tanh_with_grad`]) pass the vectorizable [`kernel::exp_m1`] and
+/// [`kernel::exp_m1_dual`], so the kernels run this very formula, on `Dual64` for the
+/// derivative, with only the rounding of eʸ − 1 changed.
+///
+/// Branch-free on purpose: the sign is a select, so a loop over a buffer vectorizes.
+#[inline(always)]
+pub fn tanh_with<D: Real>(x: D, exp_m1: impl Fn(D) -> D) -> D {
+    // |x| by hand rather than `abs`, so that at x = ±0 the derivative is +1 from either side.
+    let negative = x < 0.0;
+    let a = if negative { -x } else { x };
+    let m = exp_m1(a * -2.0);
+    // × reciprocal, as num-dual divides, so f64 and Dual64 values agree to the bit.
+    let t = -m * (m + 2.0).recip();
+    if negative {
         -t
     } else {
         t
@@ -169,14 +173,43 @@ pub fn map_with_grad(f: impl Fn(Dual64) -> Dual64, x: &[f64], y: &mut [f64], dy:
     }
 }
 
-/// y = tanh(x) elementwise, values only.
-pub fn tanh_value(x: &[f64], y: &mut [f64]) {
-    map_value(tanh, x, y);
+kernel::widest! {
+    /// y = tanh(x) elementwise, values only: [`tanh_with`] with the vectorizable
+    /// [`kernel::exp_m1`], within 4 ulp of libm's tanh.
+    pub fn tanh_value(x: &[f64], y: &mut [f64]) {
+        map_value(|v| tanh_with(v, kernel::exp_m1), x, y);
+    }
 }
 
-/// y = tanh(x), dy = 1 − tanh²(x), elementwise.
-pub fn tanh_with_grad(x: &[f64], y: &mut [f64], dy: &mut [f64]) {
-    map_with_grad(tanh, x, y, dy);
+kernel::widest! {
+    /// z ← tanh(z) in place, as [`tanh_value`].
+    pub fn tanh_in_place(z: &mut [f64]) {
+        for v in z {
+            *v = tanh_with(*v, kernel::exp_m1);
+        }
+    }
+}
+
+kernel::widest! {
+    /// y = tanh(x), dy = tanh′(x) elementwise: [`tanh_with`] on `Dual64::new(x, 1)` with
+    /// [`kernel::exp_m1_dual`] (num-dual's chain rule for `exp_m1`), so dy is what num-dual
+    /// computes for the generic formula; mathematically dy = 1 − y², computed without that
+    /// formula's cancellation at large |x|.
+    pub fn tanh_with_grad(x: &[f64], y: &mut [f64], dy: &mut [f64]) {
+        map_with_grad(|v| tanh_with(v, kernel::exp_m1_dual), x, y, dy);
+    }
+}
+
+kernel::widest! {
+    /// z ← tanh(z) in place and dz = tanh′(z), as [`tanh_with_grad`].
+    pub fn tanh_in_place_with_grad(z: &mut [f64], dz: &mut [f64]) {
+        assert_eq!(z.len(), dz.len(), "tanh_in_place_with_grad: buffer lengths differ");
+        for (v, d) in z.iter_mut().zip(dz.iter_mut()) {
+            let y = tanh_with(Dual64::new(*v, 1.0), kernel::exp_m1_dual);
+            *v = y.re;
+            *d = y.eps;
+        }
+    }
 }
 
 /// y = x, dy = 1, elementwise.
@@ -224,18 +257,82 @@ mod tests {
     ];
 
     #[test]
-    fn tanh_matches_std_and_its_series() {
-        // std's tanh (libm) as reference: a few ulp apart everywhere, including both sides of
-        // the series switch at 1/32.
+    fn tanh_matches_std() {
+        // std's tanh (libm) as reference: a few ulp apart everywhere, and exact far into the
+        // small arguments, where m = e^(−2|x|) − 1 ≈ −2|x| loses nothing.
         let mut x = -25.0;
         while x < 25.0 {
-            assert_close(tanh(x), x.tanh(), 4e-15);
+            assert_close(tanh(x), x.tanh(), 4e-16);
             x += 0.001_37;
         }
         for x in [1e-300, 1e-10, 0.031_249, 0.031_25, -0.031_251] {
             assert_close(tanh(x), x.tanh(), 4e-16);
         }
         assert_eq!(tanh(0.0), 0.0);
+        // tanh′(0) = 1 from either zero
+        assert_eq!(derivative(tanh, 0.0), 1.0);
+        assert_eq!(derivative(tanh, -0.0), 1.0);
+    }
+
+    /// Distance in units in the last place between two f64 of the same sign.
+    fn ulps(a: f64, b: f64) -> u64 {
+        if a == b {
+            return 0;
+        }
+        (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs()
+    }
+
+    #[test]
+    fn tanh_kernels_run_the_generic_formula() {
+        // The kernels are tanh_with on Dual64 with the kernel's exp_m1: bit for bit.
+        let mut xs: Vec<f64> = (0..20_001).map(|i| -25.0 + 0.0025 * i as f64).collect();
+        xs.extend([
+            1e-300, -1e-300, 5e-324, 1e-8, -3e-5, 400.0, -400.0, 1e300, -1e300,
+        ]);
+        let n = xs.len();
+        let (mut y, mut dy, mut v) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+        tanh_with_grad(&xs, &mut y, &mut dy);
+        tanh_value(&xs, &mut v);
+        let (mut z, mut dz) = (xs.clone(), vec![0.0; n]);
+        tanh_in_place_with_grad(&mut z, &mut dz);
+        let mut w = xs.clone();
+        tanh_in_place(&mut w);
+        let (mut worst_value, mut worst_deriv, mut worst_one_minus) = (0, 0.0f64, 0.0f64);
+        for i in 0..n {
+            let x = xs[i];
+            let d = tanh_with(Dual64::new(x, 1.0), kernel::exp_m1_dual);
+            assert_eq!((y[i], dy[i]), (d.re, d.eps), "at {x}");
+            assert_eq!((z[i], dz[i]), (d.re, d.eps), "at {x}");
+            // the value-only kernels: the same arithmetic on f64 instead of Dual64's re
+            assert_eq!(v[i], y[i], "at {x}");
+            assert_eq!(w[i], y[i], "at {x}");
+            // against the generic formula with libm's exp_m1, and against libm's tanh
+            let generic = tanh(Dual64::new(x, 1.0));
+            let u = ulps(y[i], generic.re).max(ulps(y[i], x.tanh()));
+            assert!(u <= 4, "tanh({x}) = {}, libm {} ({u} ulp)", y[i], x.tanh());
+            worst_value = worst_value.max(u);
+            // tanh′ = 1 − tanh², to the rounding of the formula (relative, it is computed
+            // without 1 − y²'s cancellation)
+            let rel = (dy[i] - generic.eps).abs() / generic.eps.max(f64::MIN_POSITIVE);
+            assert!(rel <= 1e-15, "tanh′({x}) = {} vs {}", dy[i], generic.eps);
+            // and 1 − y² itself agrees to its own rounding (absolute: it cancels near |y| = 1)
+            let one_minus = (dy[i] - (1.0 - y[i] * y[i])).abs();
+            assert!(one_minus <= 4.0 * f64::EPSILON, "at {x}: {one_minus:e}");
+            worst_deriv = worst_deriv.max(rel);
+            worst_one_minus = worst_one_minus.max(one_minus);
+        }
+        eprintln!(
+            "tanh kernel: worst {worst_value} ulp, derivative {worst_deriv:e} relative, \
+             {worst_one_minus:e} from 1 − y²"
+        );
+        // extremes: saturation without NaN, and NaN propagated
+        let mut e = [f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 800.0, -800.0];
+        let mut de = [0.0; 5];
+        tanh_in_place_with_grad(&mut e, &mut de);
+        assert_eq!(&e[..2], &[1.0, -1.0]);
+        assert_eq!(&de[..2], &[0.0, 0.0]);
+        assert!(e[2].is_nan() && de[2].is_nan());
+        assert_eq!((e[3], e[4], de[3], de[4]), (1.0, -1.0, 0.0, 0.0));
     }
 
     #[test]
@@ -325,8 +422,7 @@ mod tests {
         let (mut y, mut dy) = (vec![0.0; x.len()], vec![0.0; x.len()]);
         type Kernel = fn(&[f64], &mut [f64], &mut [f64]);
         type Scalar = fn(Dual64) -> Dual64;
-        let kernels: [(Kernel, Scalar); 8] = [
-            (tanh_with_grad, tanh),
+        let kernels: [(Kernel, Scalar); 7] = [
             (identity_with_grad, identity),
             (relu_with_grad, relu),
             (sigmoid_with_grad, sigmoid),
@@ -341,22 +437,6 @@ mod tests {
                 let d = scalar(Dual64::new(x[i], 1.0));
                 assert_eq!((y[i], dy[i]), (d.re, d.eps));
             }
-        }
-        // tanh′ = 1 − tanh²
-        tanh_with_grad(&x, &mut y, &mut dy);
-        for i in 0..x.len() {
-            assert!((dy[i] - (1.0 - y[i] * y[i])).abs() < 1e-15);
-        }
-        // the f64 path may differ in the last bit: num-dual divides via the reciprocal
-        let mut values = vec![0.0; x.len()];
-        tanh_value(&x, &mut values);
-        for i in 0..x.len() {
-            assert!(
-                (values[i] - y[i]).abs() <= f64::EPSILON,
-                "{} vs {}",
-                values[i],
-                y[i]
-            );
         }
     }
 }

@@ -5,11 +5,13 @@
 //!
 //! - [`special`]: lgamma, erf/erfc, and stable log-space helpers (softplus, log-sum-exp, …).
 //! - [`dist`]: normalized log-densities with Stan's names and parameterizations, and log CDFs.
+//! - [`kernel`]: branch-free, vectorizable eˣ and eˣ − 1 for whole buffers, with dual versions.
 //! - [`activation`]: network activations, elementwise functions, and f64 value+derivative kernels.
 //! - [`transform`]: constraint transforms from unconstrained to constrained space with log|J|.
 
 pub mod activation;
 pub mod dist;
+pub mod kernel;
 pub mod special;
 pub mod transform;
 
@@ -28,7 +30,8 @@ impl<T: DualNum<Primitive = f64> + Copy> Real for T {}
 pub use activation::{
     elu, elu_with_grad, gelu, gelu_with_grad, identity, identity_with_grad, map_value,
     map_with_grad, relu, relu_with_grad, sigmoid, sigmoid_with_grad, softplus, softplus_with_grad,
-    swish, swish_with_grad, tanh, tanh_value, tanh_with_grad,
+    swish, swish_with_grad, tanh, tanh_in_place, tanh_in_place_with_grad, tanh_value, tanh_with,
+    tanh_with_grad,
 };
 pub use dist::{
     bernoulli_logit_lpmf, beta_lpdf, binomial_logit_lpmf, categorical_logit_lpmf, cauchy_lccdf,
