@@ -51,8 +51,8 @@ pub enum GuideKind {
 }
 
 impl GuideKind {
-    /// Length of the noise vector drawn per particle.
-    fn noise_len(&self, d: usize) -> usize {
+    /// Length of the noise vector drawn per particle (d, or d + k for low rank).
+    pub fn noise_len(&self, d: usize) -> usize {
         match self {
             GuideKind::MeanField | GuideKind::FullRank => d,
             GuideKind::LowRank { rank } => d + rank,
@@ -718,7 +718,7 @@ impl Svi {
             }
         }
         if let Some(c) = self.clip {
-            if !(c > 0.0) {
+            if c.is_nan() || c <= 0.0 {
                 return bad(format!("the clipping norm must be positive, got {c}"));
             }
         }
@@ -963,18 +963,14 @@ mod tests {
                 (h - (d as f64 * HALF_LOG_2PI_E + half_log_det)).abs() < 1e-12,
                 "{kind}"
             );
-            for j in 0..g.params.len() {
+            for (j, &gj) in grad.iter().enumerate() {
                 let e = 1e-6;
                 let mut up = g.clone();
                 up.params[j] += e;
                 let mut dn = g.clone();
                 dn.params[j] -= e;
                 let fd = (up.entropy(&mut s, None) - dn.entropy(&mut s, None)) / (2.0 * e);
-                assert!(
-                    (fd - grad[j]).abs() < 1e-7,
-                    "{kind} param {j}: {fd} vs {}",
-                    grad[j]
-                );
+                assert!((fd - gj).abs() < 1e-7, "{kind} param {j}: {fd} vs {gj}");
             }
         }
     }
