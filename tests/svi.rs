@@ -416,3 +416,30 @@ fn linear_regression_predictive_mean_agrees_with_nuts() {
         assert!(diff < 0.05, "max |Δ mu| {diff}");
     }
 }
+
+#[test]
+fn tol_stops_on_a_flat_smoothed_elbo_and_the_hook_can_interrupt() {
+    let (post, _, _) = linear_posterior();
+    let svi = Svi {
+        steps: 20_000,
+        lr: 0.02,
+        particles: 4,
+        tol: 1e-4,
+        ..Svi::default()
+    };
+    let fit = post.fit_svi(&svi).expect("svi");
+    let r = &fit.result;
+    // The smoothed ELBO of this 3-parameter posterior flattens within a few thousand steps.
+    assert!(
+        r.converged && r.trace.len() < 20_000,
+        "{} steps",
+        r.trace.len()
+    );
+    let last = r.trace[r.trace.len() - 1];
+    let before = r.trace[r.trace.len() - 1 - svi.window];
+    assert!((last.smoothed - before.smoothed).abs() < 1e-4 * last.smoothed.abs().max(1.0));
+
+    let stopped = post.fit_svi_with(&svi, &mut |p| p.step < 10).expect("svi");
+    assert!(stopped.result.interrupted && !stopped.result.converged);
+    assert_eq!(stopped.result.trace.len(), 10);
+}
