@@ -364,6 +364,10 @@ fn cli_writes_the_sample_directory_and_summary_reads_it() {
             .expect("guide.json parses");
     assert_eq!(guide["dim"], 152);
     assert_eq!(guide["factor"].as_array().map(Vec::len), Some(304));
+    // The file reads back as the engine's Guide, so the fit can be reused.
+    let g: Guide = serde_json::from_value(guide.clone()).expect("guide.json is a Guide");
+    assert_eq!(g.kind, GuideKind::LowRank { rank: 2 });
+    assert_eq!(g.params.len(), 152 * 2 + 304);
     let csv = std::fs::read_to_string(dir.join("chain_1.csv")).expect("csv");
     assert!(csv
         .contains("lp__,accept_stat__,stepsize__,treedepth__,n_leapfrog__,divergent__,energy__,"));
