@@ -45,3 +45,4 @@ pub mod source;
 pub mod stan_csv;
 pub mod summary;
 pub mod syntax;
+pub mod variational;

@@ -845,7 +845,12 @@ pub fn sampler_diagnostics(chains: &[ChainSamplerStats<'_>], max_depth: u32) -> 
             .map(|c| ChainDiagnostics {
                 draws: c.divergent.len().max(c.treedepth.len()).max(c.energy.len()),
                 divergences: c.divergent.iter().filter(|&&d| d).count(),
-                max_depth_hits: c.treedepth.iter().filter(|&&d| d >= max_depth).count(),
+                // max_depth 0 means unknown (static HMC, SVI): nothing can hit it.
+                max_depth_hits: c
+                    .treedepth
+                    .iter()
+                    .filter(|&&d| max_depth > 0 && d >= max_depth)
+                    .count(),
                 ebfmi: ebfmi(c.energy),
             })
             .collect(),

@@ -34,6 +34,7 @@ fn help_texts_are_stable() {
         (vec!["check", "--help"], "check_help.txt"),
         (vec!["print", "--help"], "print_help.txt"),
         (vec!["diagnose", "--help"], "diagnose_help.txt"),
+        (vec!["svi", "--help"], "svi_help.txt"),
     ] {
         let (code, out, _) = bnnppl(&args);
         assert_eq!(code, 0, "{args:?}");

@@ -8,6 +8,7 @@ mod check;
 mod diagnose;
 mod sample;
 mod summary;
+mod svi;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -55,6 +56,9 @@ pub enum Command {
     /// Draw from the posterior with NUTS (or static HMC); CmdStan CSV per chain and a summary.
     #[command(after_help = AFTER_HELP)]
     Sample(Box<sample::SampleArgs>),
+    /// Fit a Gaussian guide by variational inference (SVI); writes the same files as sample.
+    #[command(after_help = AFTER_HELP)]
+    Svi(Box<svi::SviArgs>),
     /// Summarize the draws of a `sample` output directory or of CmdStan CSV files.
     #[command(after_help = AFTER_HELP)]
     Summary(summary::SummaryArgs),
@@ -187,5 +191,6 @@ pub fn run(cli: Cli) -> Result<Output, Failure> {
         Command::Sample(s) => sample::sample(&s),
         Command::Summary(s) => summary::summary(&s),
         Command::Bench(b) => bench::bench(&b),
+        Command::Svi(s) => svi::svi(&s),
     }
 }

@@ -36,6 +36,7 @@ pub mod leapfrog;
 pub mod nuts;
 pub mod output;
 pub mod rng;
+pub mod svi;
 
 pub use hmc::Hmc;
 pub use init::{Init, InitFailure, MAX_INIT_ATTEMPTS};
@@ -44,6 +45,7 @@ pub use output::{
     Adaptation, ChainTrace, DrawSink, DrawStats, Phase, ProgressEvent, ProgressFn, SinkError,
     SinkFactory, Trace, TraceFactory, TraceSink,
 };
+pub use svi::{Decay, GuideKind, Svi, SviResult};
 
 /// Why a run failed. Recoverable density failures never get here: they are divergences.
 #[derive(Debug, thiserror::Error)]
