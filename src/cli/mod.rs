@@ -5,6 +5,7 @@
 
 mod check;
 mod diagnose;
+mod predict;
 mod sample;
 mod summary;
 
@@ -60,6 +61,12 @@ pub enum Command {
     /// Compare the gradient with finite differences at random points.
     #[command(after_help = AFTER_HELP)]
     Diagnose(diagnose::DiagnoseArgs),
+    /// Posterior predictive on new inputs: per-row CSV, uncertainty split, metrics, plots.
+    #[command(after_help = AFTER_HELP)]
+    Predict(predict::PredictArgs),
+    /// Rank candidate inputs by how much observing them would teach the model.
+    #[command(after_help = AFTER_HELP)]
+    Acquire(predict::AcquireArgs),
     /// Print a compiler stage of a model.
     #[command(after_help = AFTER_HELP)]
     Print {
@@ -182,5 +189,7 @@ pub fn run(cli: Cli) -> Result<Output, Failure> {
         Command::Diagnose(d) => diagnose::diagnose(&d),
         Command::Sample(s) => sample::sample(&s),
         Command::Summary(s) => summary::summary(&s),
+        Command::Predict(p) => predict::predict(&p),
+        Command::Acquire(a) => predict::acquire(&a),
     }
 }
