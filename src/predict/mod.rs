@@ -420,6 +420,8 @@ pub fn predict(
                         (z[c] - log_sum_exp(z)).exp()
                     }
                     Family::StudentT => arg_at(&args[1], lens[1], s, i),
+                    // binomial_logit(n, alpha): the per-draw quantity is alpha, not n.
+                    Family::Other(Distribution::BinomialLogit) => arg_at(&args[1], lens[1], s, i),
                     Family::Normal | Family::Other(_) => arg_at(&args[0], lens[0], s, i),
                 })
                 .collect();
