@@ -518,3 +518,53 @@ fn vm_hwm_kb() -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmHWM")
 }
+
+#[test]
+fn classifier_metrics_and_reliability_diagram() {
+    let draws = sample("classifier");
+    let dir = tmp("classifier");
+    let out = dir.join("c.csv");
+    let svg = dir.join("reliability.svg");
+    let (code, stdout, err) = bnnppl(&[
+        "predict",
+        "models/classifier.bnn",
+        "--draws",
+        &draws.to_string_lossy(),
+        "--output",
+        &out.to_string_lossy(),
+        "--plot",
+        &svg.to_string_lossy(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    eprintln!("{stdout}");
+    let csv = read_csv(&out);
+    // Class probabilities sum to one; total entropy = aleatoric + epistemic by definition of MI
+    // (clamped at 0 only against rounding).
+    for i in 0..csv.1[0].len() {
+        let s: f64 = (0..3).map(|k| col(&csv, &format!("p.{k}"))[i]).sum();
+        assert!((s - 1.0).abs() < 1e-12, "row {i}: {s}");
+        let (h, e, mi) = (
+            col(&csv, "entropy")[i],
+            col(&csv, "expected_entropy")[i],
+            col(&csv, "mutual_info")[i],
+        );
+        assert!(
+            (h - e - mi).abs() < 1e-12 && mi >= 0.0 && e <= h + 1e-12,
+            "row {i}"
+        );
+    }
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("c.metrics.json")).expect("metrics json"),
+    )
+    .expect("JSON");
+    let m = &json["metrics"];
+    assert!(m["accuracy"].as_f64().expect("accuracy") > 0.9, "{m}");
+    let ece = m["calibration"]["ece"].as_f64().expect("ece");
+    assert!((0.0..=1.0).contains(&ece), "{m}");
+    assert_eq!(m["calibration"]["bins"].as_array().expect("bins").len(), 15);
+    let svg = std::fs::read_to_string(&svg).expect("svg");
+    assert!(
+        svg.contains("ECE"),
+        "reliability diagram captioned with the ECE"
+    );
+}
