@@ -41,6 +41,7 @@ pub mod ir;
 pub mod lower;
 pub mod math;
 pub mod posterior;
+pub mod predict;
 pub mod source;
 pub mod stan_csv;
 pub mod summary;

@@ -6,6 +6,7 @@
 mod bench;
 mod check;
 mod diagnose;
+mod predict;
 mod sample;
 mod summary;
 mod svi;
@@ -65,6 +66,12 @@ pub enum Command {
     /// Compare the gradient with finite differences at random points.
     #[command(after_help = AFTER_HELP)]
     Diagnose(diagnose::DiagnoseArgs),
+    /// Posterior predictive on new inputs: per-row CSV, uncertainty split, metrics, plots.
+    #[command(after_help = AFTER_HELP)]
+    Predict(predict::PredictArgs),
+    /// Rank candidate inputs by how much observing them would teach the model.
+    #[command(after_help = AFTER_HELP)]
+    Acquire(predict::AcquireArgs),
     /// Print a compiler stage of a model.
     #[command(after_help = AFTER_HELP)]
     Print {
@@ -192,5 +199,7 @@ pub fn run(cli: Cli) -> Result<Output, Failure> {
         Command::Summary(s) => summary::summary(&s),
         Command::Bench(b) => bench::bench(&b),
         Command::Svi(s) => svi::svi(&s),
+        Command::Predict(p) => predict::predict(&p),
+        Command::Acquire(a) => predict::acquire(&a),
     }
 }

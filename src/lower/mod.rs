@@ -46,6 +46,51 @@ pub fn lower_outputs(model: &CheckedModel, sizes: &Sizes) -> Program {
     l.finish(outputs)
 }
 
+/// Lowers, for prediction, the arguments of the row-wise likelihood term (the one whose
+/// observed field [`row_symbol`] counts): every constrained parameter, the likelihood's `let`s
+/// before the term, then the term's argument expressions, which are the outputs in argument
+/// order. The observed field itself is never read, so inputs without targets can be bound.
+/// Returns `None` when the model has no row-wise likelihood term.
+pub fn lower_likelihood_args(model: &CheckedModel, sizes: &Sizes) -> Option<Program> {
+    let sym = row_symbol(model)?;
+    let mut l = Lowerer::new(model, sizes);
+    l.params();
+    let mut ctx = Ctx {
+        lets: Vec::new(),
+        predicted: HashMap::new(),
+        fan_in: None,
+    };
+    for s in &model.likelihood {
+        match s {
+            LikelihoodStmt::Let(i) => {
+                let v = l.expr(&model.likelihood_lets[*i].value, &ctx);
+                ctx.lets.push(v);
+            }
+            LikelihoodStmt::Term(t) => {
+                let rows = match &t.shape {
+                    Shape::Vector(Dim::Sym(n)) | Shape::Matrix(Dim::Sym(n), _) => Some(n),
+                    _ => None,
+                };
+                if rows != Some(&sym) {
+                    continue;
+                }
+                let outputs = t
+                    .args
+                    .iter()
+                    .enumerate()
+                    .map(|(k, a)| {
+                        let v = l.expr(a, &ctx);
+                        let dims = shape_dims(&a.shape, &|d| l.size(d));
+                        (format!("{}.arg{k}", t.observed), v, dims)
+                    })
+                    .collect();
+                return Some(l.finish(outputs));
+            }
+        }
+    }
+    None
+}
+
 struct Ctx {
     lets: Vec<SlotId>,
     predicted: HashMap<usize, SlotId>,
