@@ -308,7 +308,8 @@ fn chunk_program(model: &CheckedModel, data: &BoundData, sym: &str, b: usize) ->
         if let SlotKind::Data(name) = &s.kind {
             if !prog.row_data.iter().any(|(r, _, _)| r == name) {
                 let v = data.get(name).expect("internal: inputs bound");
-                prog.init[s.slot.range()].copy_from_slice(&v.values[..s.slot.len()]);
+                s.slot
+                    .write_row_major(&mut prog.init, &v.values[..s.slot.len()]);
             }
         }
     }
@@ -381,8 +382,10 @@ pub fn predict(
         let (_, prog, ws) = cached.as_mut().expect("internal: built above");
         for (name, slot, cols) in &prog.row_data {
             let src = &data.get(name).expect("internal: inputs bound").values;
-            let off = prog.slots[*slot].slot.offset;
-            ws.vals[off..off + b * cols].copy_from_slice(&src[start * cols..(start + b) * cols]);
+            // The data is row-major; arena matrices are column-major.
+            prog.slots[*slot]
+                .slot
+                .write_row_major(&mut ws.vals, &src[start * cols..(start + b) * cols]);
         }
         // args[a] holds argument a for every draw: draw s at [s·len_a, (s+1)·len_a).
         let lens: Vec<usize> = prog
@@ -395,8 +398,10 @@ pub fn predict(
             // The program has no terms and no draws; non-finite values show in the outputs.
             let _ = forward::<false>(prog, ws, theta, None);
             for (a, (_, slot, _)) in prog.outputs.iter().enumerate() {
-                let r = prog.slots[*slot].slot.range();
-                args[a][s * lens[a]..(s + 1) * lens[a]].copy_from_slice(&ws.vals[r]);
+                // Read back row-major (logits are rows × K), whatever the arena's layout.
+                prog.slots[*slot]
+                    .slot
+                    .read_row_major(&ws.vals, &mut args[a][s * lens[a]..(s + 1) * lens[a]]);
             }
         }
         if let Family::Categorical(_) = family {
