@@ -7,7 +7,7 @@ use super::term::term;
 use super::Workspace;
 use crate::density::DensityError;
 use crate::lower::{Instr, Part, Program};
-use num_dual::{Dual64, DualSVec64};
+use num_dual::Dual64;
 
 /// The two parts of a log-density evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -124,19 +124,54 @@ pub fn forward<const PARTIALS: bool>(
                 let sb = p.slots[*b].slot;
                 let os = p.slots[*out].slot;
                 let n = os.len();
-                let (ba, bb) = (sa.len() == 1, sb.len() == 1);
-                for i in 0..n {
-                    let ai = vals[sa.offset + if ba { 0 } else { i }];
-                    let bi = vals[sb.offset + if bb { 0 } else { i }];
-                    if PARTIALS {
-                        let y = scalar::binary(*op, seeded2(ai, 0), seeded2(bi, 1));
-                        vals[os.offset + i] = y.re;
-                        let e = y.eps.unwrap_generic(nalgebra::Const::<2>, nalgebra::U1);
-                        vals[deriv + i] = e[0];
-                        vals[deriv + n + i] = e[1];
-                    } else {
-                        vals[os.offset + i] = scalar::binary(*op, ai, bi);
-                    }
+                // Partials only for operands that carry gradients, each from its own Dual64
+                // evaluation seeded on that operand (the other a constant).
+                let (ga, gb) = (
+                    PARTIALS && p.slots[*a].needs_grad,
+                    PARTIALS && p.slots[*b].needs_grad,
+                );
+                assert!(
+                    sa.offset < os.offset && sb.offset < os.offset && os.offset + n <= *deriv,
+                    "internal: operands, then the result, then its partials"
+                );
+                let (lo, hi) = vals.split_at_mut(os.offset);
+                let (out_vals, rest) = hi.split_at_mut(*deriv - os.offset);
+                let args = BinaryArgs {
+                    a: &lo[sa.range()],
+                    b: &lo[sb.range()],
+                    out: &mut out_vals[..n],
+                    deriv: &mut rest[..2 * n],
+                    ga,
+                    gb,
+                };
+                // The operation is matched once, outside the loop over elements.
+                use crate::ir::BinOp as B;
+                match op {
+                    B::Add => binary_loop(
+                        args,
+                        |x, y| scalar::binary(B::Add, x, y),
+                        |x, y| scalar::binary(B::Add, x, y),
+                    ),
+                    B::Sub => binary_loop(
+                        args,
+                        |x, y| scalar::binary(B::Sub, x, y),
+                        |x, y| scalar::binary(B::Sub, x, y),
+                    ),
+                    B::Mul => binary_loop(
+                        args,
+                        |x, y| scalar::binary(B::Mul, x, y),
+                        |x, y| scalar::binary(B::Mul, x, y),
+                    ),
+                    B::Div => binary_loop(
+                        args,
+                        |x, y| scalar::binary(B::Div, x, y),
+                        |x, y| scalar::binary(B::Div, x, y),
+                    ),
+                    B::Pow => binary_loop(
+                        args,
+                        |x, y| scalar::binary(B::Pow, x, y),
+                        |x, y| scalar::binary(B::Pow, x, y),
+                    ),
                 }
             }
             Instr::MatVec { m, v, out } => {
@@ -265,10 +300,6 @@ pub fn forward<const PARTIALS: bool>(
     Ok(eval)
 }
 
-fn seeded2(x: f64, k: usize) -> DualSVec64<2> {
-    DualSVec64::<2>::from_re(x).derivative(k)
-}
-
 /// Copies an unconstrained parameter from θ (row-major) into its column-major slot.
 fn copy_theta_to_slot(u: &[f64], s: crate::lower::Slot, vals: &mut [f64]) {
     if s.cols == 1 || s.rows == 1 {
@@ -279,5 +310,61 @@ fn copy_theta_to_slot(u: &[f64], s: crate::lower::Slot, vals: &mut [f64]) {
         for (c, &v) in row.iter().enumerate() {
             vals[s.at(r, c)] = v;
         }
+    }
+}
+
+/// The operands, result and partials of one elementwise binary instruction.
+struct BinaryArgs<'a> {
+    /// Left operand: n elements, or 1 broadcast.
+    a: &'a [f64],
+    /// Right operand: n elements, or 1 broadcast.
+    b: &'a [f64],
+    /// Result, n elements.
+    out: &'a mut [f64],
+    /// ∂out/∂a then ∂out/∂b, n each.
+    deriv: &'a mut [f64],
+    /// Whether ∂out/∂a is needed.
+    ga: bool,
+    /// Whether ∂out/∂b is needed.
+    gb: bool,
+}
+
+/// out = f(a, b) elementwise with scalar broadcasting; the partials wanted come from `fd` on
+/// Dual64 seeded on that operand.
+#[inline(always)]
+fn binary_loop(
+    args: BinaryArgs,
+    fd: impl Fn(Dual64, Dual64) -> Dual64,
+    f: impl Fn(f64, f64) -> f64,
+) {
+    let BinaryArgs {
+        a,
+        b,
+        out,
+        deriv,
+        ga,
+        gb,
+    } = args;
+    let n = out.len();
+    let (da, db) = deriv.split_at_mut(n);
+    let at = |s: &[f64], i: usize| if s.len() == 1 { s[0] } else { s[i] };
+    for i in 0..n {
+        let (ai, bi) = (at(a, i), at(b, i));
+        out[i] = if ga || gb {
+            let mut value = 0.0;
+            if ga {
+                let y = fd(Dual64::new(ai, 1.0), Dual64::from_re(bi));
+                da[i] = y.eps;
+                value = y.re;
+            }
+            if gb {
+                let y = fd(Dual64::from_re(ai), Dual64::new(bi, 1.0));
+                db[i] = y.eps;
+                value = y.re;
+            }
+            value
+        } else {
+            f(ai, bi)
+        };
     }
 }
