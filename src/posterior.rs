@@ -279,6 +279,30 @@ mod tests {
     use crate::api::Model;
 
     #[test]
+    fn every_bundled_model_produces_finite_outputs() {
+        // The outputs program (parameters, then predict draws) runs on the same kernels as the
+        // density; at θ = 0 every output of every bundled model is finite.
+        let mut n = 0;
+        for entry in std::fs::read_dir("models").expect("models/") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_none_or(|e| e != "bnn") {
+                continue;
+            }
+            let model = Model::from_file(&path).expect("model");
+            let post = model.bind_file(path.with_extension("json")).expect("data");
+            let theta = vec![0.0; post.layout().dim()];
+            let mut out = vec![f64::NAN; post.output_len()];
+            let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(2);
+            post.evaluator()
+                .outputs(&theta, &mut rng, &mut out)
+                .expect("outputs");
+            assert!(out.iter().all(|v| v.is_finite()), "{}", path.display());
+            n += 1;
+        }
+        assert!(n >= 8);
+    }
+
+    #[test]
     fn outputs_are_row_major_and_match_a_hand_computed_network() {
         // classifier.bnn: logits = c(x) with c = dense(16, tanh) then dense(K); weights are
         // stored column-major inside the arena but come out row-major, as θ holds them.

@@ -7,7 +7,7 @@ use super::term::term;
 use super::Workspace;
 use crate::density::DensityError;
 use crate::lower::{Instr, Part, Program};
-use num_dual::{Dual64, DualSVec64};
+use num_dual::Dual64;
 
 /// The two parts of a log-density evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -124,19 +124,54 @@ pub fn forward<const PARTIALS: bool>(
                 let sb = p.slots[*b].slot;
                 let os = p.slots[*out].slot;
                 let n = os.len();
-                let (ba, bb) = (sa.len() == 1, sb.len() == 1);
-                for i in 0..n {
-                    let ai = vals[sa.offset + if ba { 0 } else { i }];
-                    let bi = vals[sb.offset + if bb { 0 } else { i }];
-                    if PARTIALS {
-                        let y = scalar::binary(*op, seeded2(ai, 0), seeded2(bi, 1));
-                        vals[os.offset + i] = y.re;
-                        let e = y.eps.unwrap_generic(nalgebra::Const::<2>, nalgebra::U1);
-                        vals[deriv + i] = e[0];
-                        vals[deriv + n + i] = e[1];
-                    } else {
-                        vals[os.offset + i] = scalar::binary(*op, ai, bi);
-                    }
+                // Partials only for operands that carry gradients, each from its own Dual64
+                // evaluation seeded on that operand (the other a constant).
+                let (ga, gb) = (
+                    PARTIALS && p.slots[*a].needs_grad,
+                    PARTIALS && p.slots[*b].needs_grad,
+                );
+                assert!(
+                    sa.offset < os.offset && sb.offset < os.offset && os.offset + n <= *deriv,
+                    "internal: operands, then the result, then its partials"
+                );
+                let (lo, hi) = vals.split_at_mut(os.offset);
+                let (out_vals, rest) = hi.split_at_mut(*deriv - os.offset);
+                let args = BinaryArgs {
+                    a: &lo[sa.range()],
+                    b: &lo[sb.range()],
+                    out: &mut out_vals[..n],
+                    deriv: &mut rest[..2 * n],
+                    ga,
+                    gb,
+                };
+                // The operation is matched once, outside the loop over elements.
+                use crate::ir::BinOp as B;
+                match op {
+                    B::Add => binary_loop(
+                        args,
+                        |x, y| scalar::binary(B::Add, x, y),
+                        |x, y| scalar::binary(B::Add, x, y),
+                    ),
+                    B::Sub => binary_loop(
+                        args,
+                        |x, y| scalar::binary(B::Sub, x, y),
+                        |x, y| scalar::binary(B::Sub, x, y),
+                    ),
+                    B::Mul => binary_loop(
+                        args,
+                        |x, y| scalar::binary(B::Mul, x, y),
+                        |x, y| scalar::binary(B::Mul, x, y),
+                    ),
+                    B::Div => binary_loop(
+                        args,
+                        |x, y| scalar::binary(B::Div, x, y),
+                        |x, y| scalar::binary(B::Div, x, y),
+                    ),
+                    B::Pow => binary_loop(
+                        args,
+                        |x, y| scalar::binary(B::Pow, x, y),
+                        |x, y| scalar::binary(B::Pow, x, y),
+                    ),
                 }
             }
             Instr::MatVec { m, v, out } => {
@@ -206,20 +241,14 @@ pub fn forward<const PARTIALS: bool>(
             } => {
                 let ys = p.slots[*target].slot;
                 let ls = p.slots[*logits].slot;
-                let k = ls.cols;
-                let mut total = 0.0;
-                for r in 0..ls.rows {
-                    let y = vals[ys.offset + r] as usize;
-                    // Row r of the column-major logits: stride `rows`.
-                    let z = |j: usize| vals[ls.at(r, j)];
-                    let lse = scalar::log_sum_exp_by(k, z);
-                    total += z(y) - lse;
-                    if PARTIALS {
-                        for j in 0..k {
-                            vals[softmax + j * ls.rows + r] = (vals[ls.at(r, j)] - lse).exp();
-                        }
-                    }
-                }
+                let (n, k) = (ls.rows, ls.cols);
+                assert!(
+                    ys.offset < *softmax && ls.offset < *softmax,
+                    "internal: the softmax area follows the term's inputs"
+                );
+                let (lo, hi) = vals.split_at_mut(*softmax);
+                let total =
+                    categorical::<PARTIALS>(&lo[ys.range()], &lo[ls.range()], &mut hi[..n * k], n);
                 if !total.is_finite() && bad.is_none() {
                     bad = Some(label);
                 }
@@ -265,10 +294,6 @@ pub fn forward<const PARTIALS: bool>(
     Ok(eval)
 }
 
-fn seeded2(x: f64, k: usize) -> DualSVec64<2> {
-    DualSVec64::<2>::from_re(x).derivative(k)
-}
-
 /// Copies an unconstrained parameter from θ (row-major) into its column-major slot.
 fn copy_theta_to_slot(u: &[f64], s: crate::lower::Slot, vals: &mut [f64]) {
     if s.cols == 1 || s.rows == 1 {
@@ -279,5 +304,181 @@ fn copy_theta_to_slot(u: &[f64], s: crate::lower::Slot, vals: &mut [f64]) {
         for (c, &v) in row.iter().enumerate() {
             vals[s.at(r, c)] = v;
         }
+    }
+}
+
+/// The operands, result and partials of one elementwise binary instruction.
+struct BinaryArgs<'a> {
+    /// Left operand: n elements, or 1 broadcast.
+    a: &'a [f64],
+    /// Right operand: n elements, or 1 broadcast.
+    b: &'a [f64],
+    /// Result, n elements.
+    out: &'a mut [f64],
+    /// ∂out/∂a then ∂out/∂b, n each.
+    deriv: &'a mut [f64],
+    /// Whether ∂out/∂a is needed.
+    ga: bool,
+    /// Whether ∂out/∂b is needed.
+    gb: bool,
+}
+
+/// out = f(a, b) elementwise with scalar broadcasting; the partials wanted come from `fd` on
+/// Dual64 seeded on that operand.
+#[inline(always)]
+fn binary_loop(
+    args: BinaryArgs,
+    fd: impl Fn(Dual64, Dual64) -> Dual64,
+    f: impl Fn(f64, f64) -> f64,
+) {
+    let BinaryArgs {
+        a,
+        b,
+        out,
+        deriv,
+        ga,
+        gb,
+    } = args;
+    let n = out.len();
+    let (da, db) = deriv.split_at_mut(n);
+    let at = |s: &[f64], i: usize| if s.len() == 1 { s[0] } else { s[i] };
+    for i in 0..n {
+        let (ai, bi) = (at(a, i), at(b, i));
+        out[i] = if ga || gb {
+            let mut value = 0.0;
+            if ga {
+                let y = fd(Dual64::new(ai, 1.0), Dual64::from_re(bi));
+                da[i] = y.eps;
+                value = y.re;
+            }
+            if gb {
+                let y = fd(Dual64::from_re(ai), Dual64::new(bi, 1.0));
+                db[i] = y.eps;
+                value = y.re;
+            }
+            value
+        } else {
+            f(ai, bi)
+        };
+    }
+}
+
+/// Σ_r z[r, y_r] − ln Σ_j exp z[r, j] over the rows of column-major logits z (n × K), and with
+/// `PARTIALS` softmax(z) into `soft` (n × K, column-major), which also serves as scratch.
+fn categorical<const PARTIALS: bool>(y: &[f64], z: &[f64], soft: &mut [f64], n: usize) -> f64 {
+    let k = z.len().checked_div(n).unwrap_or(0);
+    if k < 2 {
+        // One class: log-softmax is 0 and softmax 1 (or no rows at all).
+        soft.fill(1.0);
+        return 0.0;
+    }
+    categorical_rows(z, soft, n, k);
+    // soft[n..2n] now holds each row's ln Σ exp; the label terms use it before it is replaced.
+    let mut total = 0.0;
+    for r in 0..n {
+        total += z[y[r] as usize * n + r] - soft[n + r];
+    }
+    if PARTIALS {
+        softmax_columns(z, soft, n);
+    }
+    total
+}
+
+crate::math::kernel::widest! {
+    /// Per row of column-major logits (n × K, K ≥ 2), ln Σ_j exp z[r, j] into soft[n..2n], the
+    /// maximum subtracted first as `math::special::log_sum_exp` does; down columns, so the loops
+    /// run over contiguous rows and vectorize (exp is the kernel's; ln stays libm, one a row).
+    fn categorical_rows(z: &[f64], soft: &mut [f64], n: usize, k: usize) {
+        let (m, rest) = soft.split_at_mut(n);
+        let s = &mut rest[..n];
+        m.copy_from_slice(&z[..n]);
+        for col in z.chunks_exact(n).take(k).skip(1) {
+            for (mr, &zr) in m.iter_mut().zip(col) {
+                if zr > *mr {
+                    *mr = zr;
+                }
+            }
+        }
+        s.fill(0.0);
+        for col in z.chunks_exact(n).take(k) {
+            for ((sr, &zr), &mr) in s.iter_mut().zip(col).zip(m.iter()) {
+                *sr += crate::math::kernel::exp(zr - mr);
+            }
+        }
+        for (sr, &mr) in s.iter_mut().zip(m.iter()) {
+            // All −∞ gives −∞ and any +∞ gives +∞, as log_sum_exp (subtracting it is NaN).
+            *sr = if mr.is_infinite() { mr } else { mr + sr.ln() };
+        }
+    }
+}
+
+crate::math::kernel::widest! {
+    /// softmax(z)[r, j] = exp(z[r, j] − lse[r]) with lse in soft[n..2n]: column 1, which holds
+    /// lse, is written last and in place.
+    fn softmax_columns(z: &[f64], soft: &mut [f64], n: usize) {
+        let (head, tail) = soft.split_at_mut(2 * n);
+        let (col0, lse) = head.split_at_mut(n);
+        for (j, out) in std::iter::once(&mut *col0)
+            .chain(tail.chunks_exact_mut(n))
+            .enumerate()
+        {
+            // j = 0 is column 0; j ≥ 1 is column j + 1.
+            let zj = if j == 0 { &z[..n] } else { &z[(j + 1) * n..(j + 2) * n] };
+            for ((o, &zr), &l) in out.iter_mut().zip(zj).zip(lse.iter()) {
+                *o = crate::math::kernel::exp(zr - l);
+            }
+        }
+        for (l, &zr) in lse.iter_mut().zip(&z[n..2 * n]) {
+            *l = crate::math::kernel::exp(zr - *l);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::categorical;
+    use crate::math::special::log_sum_exp;
+
+    #[test]
+    fn categorical_matches_log_sum_exp_row_by_row() {
+        // n rows of K logits, column-major; row 4 has a −∞ logit (a class ruled out).
+        for (n, k) in [(13, 3), (9, 10), (1, 2), (40, 2)] {
+            let mut z: Vec<f64> = (0..n * k)
+                .map(|i| ((i * 37 % 23) as f64 - 11.0) * 0.7)
+                .collect();
+            if n > 4 {
+                z[4] = f64::NEG_INFINITY;
+            }
+            let y: Vec<f64> = (0..n).map(|r| ((r + 1) % k) as f64).collect();
+            let mut soft = vec![0.0; n * k];
+            let total = categorical::<true>(&y, &z, &mut soft, n);
+            let mut want = 0.0;
+            for r in 0..n {
+                let row: Vec<f64> = (0..k).map(|j| z[j * n + r]).collect();
+                let lse = log_sum_exp(&row);
+                want += row[y[r] as usize] - lse;
+                for j in 0..k {
+                    // softmax = exp(z − lse); the kernel's exp is within an ulp of libm's
+                    let s = (row[j] - lse).exp();
+                    assert!(
+                        (soft[j * n + r] - s).abs() <= 4e-16 * s.max(1e-300),
+                        "{n}×{k} row {r}"
+                    );
+                }
+            }
+            assert!(
+                (total - want).abs() <= 1e-13 * want.abs(),
+                "{n}×{k}: {total} vs {want}"
+            );
+            let value_only = categorical::<false>(&y, &z, &mut soft, n);
+            assert_eq!(value_only, total);
+        }
+        // One class: every log-softmax is 0.
+        let mut soft = vec![0.0; 3];
+        assert_eq!(
+            categorical::<true>(&[0.0; 3], &[1.0, 2.0, 3.0], &mut soft, 3),
+            0.0
+        );
+        assert_eq!(soft, vec![1.0; 3]);
     }
 }

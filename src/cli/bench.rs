@@ -168,17 +168,29 @@ pub fn bench(args: &BenchArgs) -> Result<Output, Failure> {
         )));
     }
     let model = load(&args.model)?;
-    let Some((path, data, warnings)) = bind(&model, &args.model)? else {
-        return Err(Failure::usage(format!(
-            "error: no data for {}: give --data, or put {} beside it",
-            args.model.model.display(),
-            args.model.model.with_extension("json").display()
-        )));
-    };
     let mut stderr = model.rendered_warnings();
-    stderr.push_str(&warnings);
-    let post = Posterior::new(&model.checked, data)
-        .map_err(|d| Failure::model(crate::diagnostic::render_all(&d, &model.source)))?;
+    let (post, data_name) = match bind(&model, &args.model)? {
+        Some((path, data, warnings)) => {
+            stderr.push_str(&warnings);
+            let post = Posterior::new(&model.checked, data)
+                .map_err(|d| Failure::model(crate::diagnostic::render_all(&d, &model.source)))?;
+            (post, path.display().to_string())
+        }
+        // A model without a data block needs no data file.
+        None if model.checked.data.is_empty() => {
+            let post = model
+                .bind_json("{}")
+                .map_err(|e| Failure::model(e.rendered))?;
+            (post, "none".to_string())
+        }
+        None => {
+            return Err(Failure::usage(format!(
+                "error: no data for {}: give --data, or put {} beside it",
+                args.model.model.display(),
+                args.model.model.with_extension("json").display()
+            )))
+        }
+    };
     let dim = post.layout().dim();
     let theta = bench_theta(dim, args.seed);
     let mut eval = post.evaluator();
@@ -196,7 +208,7 @@ pub fn bench(args: &BenchArgs) -> Result<Output, Failure> {
         out,
         "model {}, data {} ({} rows)",
         args.model.model.display(),
-        path.display(),
+        data_name,
         post.n_rows()
     );
     let _ = writeln!(
@@ -243,6 +255,50 @@ mod tests {
         let t = Timing::from_samples((1..=9).rev().map(f64::from).collect(), 4);
         assert_eq!((t.median, t.min, t.q25, t.q75), (5.0, 1.0, 3.0, 7.0));
         assert_eq!((t.samples, t.batch), (9, 4));
+    }
+
+    fn args(model: &str, reps: u64) -> BenchArgs {
+        BenchArgs {
+            model: ModelArgs {
+                model: model.into(),
+                data: None,
+            },
+            reps: Some(reps),
+            seconds: 1.0,
+            seed: 1,
+        }
+    }
+
+    #[test]
+    fn bench_prints_both_timings_and_their_ratio() {
+        let out = bench(&args("models/eight_schools.bnn", 2)).expect("bench runs");
+        assert!(
+            out.stdout
+                .contains("data models/eight_schools.json (8 rows)"),
+            "{}",
+            out.stdout
+        );
+        assert!(out
+            .stdout
+            .contains("10 parameters; θ uniform(−2, 2) with seed 1"));
+        for line in ["log-density", "gradient", "gradient / log-density:"] {
+            assert!(
+                out.stdout.lines().any(|l| l.starts_with(line)),
+                "{}",
+                out.stdout
+            );
+        }
+    }
+
+    #[test]
+    fn bench_without_data_is_a_usage_error() {
+        let dir = std::env::temp_dir().join("bnnppl-bench-no-data");
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let model = dir.join("toy.bnn");
+        std::fs::copy("models/bnn_toy.bnn", &model).expect("copy");
+        let err = bench(&args(model.to_str().expect("utf-8"), 1)).expect_err("no data");
+        assert_eq!(err.code, super::super::EXIT_USAGE);
+        assert!(err.message.contains("give --data"), "{}", err.message);
     }
 
     #[test]
