@@ -96,6 +96,35 @@ pub struct SampleArgs {
     pub quiet: bool,
 }
 
+impl From<SaveKind> for Save {
+    fn from(s: SaveKind) -> Save {
+        match s {
+            SaveKind::All => Save::All,
+            SaveKind::PredictiveOnly => Save::PredictiveOnly,
+        }
+    }
+}
+
+/// The model's stem and the output directory (`--output`, else `output/<stem>/`), created.
+pub fn output_dir(
+    model: &ModelArgs,
+    output: &Option<PathBuf>,
+) -> Result<(String, PathBuf), Failure> {
+    let stem = model
+        .model
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "model".into());
+    let dir = output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("output").join(&stem));
+    std::fs::create_dir_all(&dir).map_err(|e| Failure {
+        message: format!("error: cannot create {}: {e}", dir.display()),
+        code: EXIT_IO,
+    })?;
+    Ok((stem, dir))
+}
+
 fn init_from(arg: &Option<String>, post: &Posterior) -> Result<Init, Failure> {
     let Some(arg) = arg else {
         return Ok(Init::default());
@@ -178,24 +207,8 @@ pub fn sample(args: &SampleArgs) -> Result<Output, Failure> {
         Some(k) => vec![k - 1],
         None => (0..args.chains).collect(),
     };
-    let stem = args
-        .model
-        .model
-        .file_stem()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_else(|| "model".into());
-    let dir = args
-        .output
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("output").join(&stem));
-    std::fs::create_dir_all(&dir).map_err(|e| Failure {
-        message: format!("error: cannot create {}: {e}", dir.display()),
-        code: EXIT_IO,
-    })?;
-    let save = match args.save {
-        SaveKind::All => Save::All,
-        SaveKind::PredictiveOnly => Save::PredictiveOnly,
-    };
+    let (stem, dir) = output_dir(&args.model, &args.output)?;
+    let save = args.save.into();
     let networks: Vec<String> = post
         .model()
         .networks

@@ -2,11 +2,11 @@
 //! (chain_1.csv of draws from the guide, summary.csv, summary.txt) plus elbo.csv and guide.json.
 
 use super::check::{bind_posterior, load};
+use super::sample::{output_dir, SaveKind};
 use super::summary::{report, ChainColumns, ReportInput};
 use super::{
     Failure, ModelArgs, Output, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_IO, EXIT_MODEL, EXIT_USAGE,
 };
-use crate::draws::Save;
 use crate::engine::svi::{Decay, GuideKind, Init};
 use crate::engine::{EngineError, Svi};
 use crate::stan_csv::{format_f64, SamplerStats, StanCsvWriter};
@@ -18,15 +18,6 @@ use std::sync::Arc;
 
 /// Adam steps of the `--init map` warm start.
 const MAP_STEPS: usize = 300;
-
-/// What is stored per draw.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SaveKind {
-    /// Every constrained parameter and every predict quantity.
-    All,
-    /// Only the predict quantities (big networks).
-    PredictiveOnly,
-}
 
 /// Where the guide's loc starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -136,24 +127,8 @@ pub fn svi(args: &SviArgs) -> Result<Output, Failure> {
     let model = load(&args.model)?;
     let (post, warnings) = bind_posterior(&model, &args.model)?;
     eprint!("{}", warnings);
-    let stem = args
-        .model
-        .model
-        .file_stem()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_else(|| "model".into());
-    let dir = args
-        .output
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("output").join(&stem));
-    std::fs::create_dir_all(&dir).map_err(|e| Failure {
-        message: format!("error: cannot create {}: {e}", dir.display()),
-        code: EXIT_IO,
-    })?;
-    let save = match args.save {
-        SaveKind::All => Save::All,
-        SaveKind::PredictiveOnly => Save::PredictiveOnly,
-    };
+    let (stem, dir) = output_dir(&args.model, &args.output)?;
+    let save = args.save.into();
     let settings = Svi {
         guide: args.guide,
         steps: args.steps,
