@@ -35,6 +35,12 @@ fn help_texts_are_stable() {
         (vec!["print", "--help"], "print_help.txt"),
         (vec!["diagnose", "--help"], "diagnose_help.txt"),
         (vec!["svi", "--help"], "svi_help.txt"),
+        (vec!["sample", "--help"], "sample_help.txt"),
+        (vec!["summary", "--help"], "summary_help.txt"),
+        (vec!["predict", "--help"], "predict_help.txt"),
+        (vec!["acquire", "--help"], "acquire_help.txt"),
+        (vec!["plot", "--help"], "plot_help.txt"),
+        (vec!["bench", "--help"], "bench_help.txt"),
     ] {
         let (code, out, _) = bnnppl(&args);
         assert_eq!(code, 0, "{args:?}");

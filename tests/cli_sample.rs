@@ -306,3 +306,23 @@ fn predictive_only_output_leaves_the_weights_out() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn plot_draws_trace_and_rank_plots() {
+    let dir = tmp("plot");
+    run(&dir, &[]);
+    let d = dir.to_string_lossy().to_string();
+    let (code, out, err) = bnnppl(&["plot", &d, "--trace", "sigma", "--trace", "lp__"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let svg = std::fs::read_to_string(dir.join("trace_sigma.svg")).expect("svg written");
+    assert!(
+        svg.starts_with("<svg")
+            && svg.contains("trace of sigma")
+            && svg.contains("rank histograms")
+    );
+    assert!(dir.join("trace_lp__.svg").exists());
+    let (code, _, err) = bnnppl(&["plot", &d, "--trace", "sigam"]);
+    assert_eq!(code, 64);
+    assert!(err.contains("did you mean 'sigma'"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}

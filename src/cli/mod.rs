@@ -60,6 +60,9 @@ pub enum Command {
     /// Fit a Gaussian guide by variational inference (SVI); writes the same files as sample.
     #[command(after_help = AFTER_HELP)]
     Svi(Box<svi::SviArgs>),
+    /// Trace and rank plots (SVG) of chosen quantities of a `sample` output directory.
+    #[command(after_help = AFTER_HELP)]
+    Plot(summary::PlotArgs),
     /// Summarize the draws of a `sample` output directory or of CmdStan CSV files.
     #[command(after_help = AFTER_HELP)]
     Summary(summary::SummaryArgs),
@@ -197,6 +200,7 @@ pub fn run(cli: Cli) -> Result<Output, Failure> {
         Command::Diagnose(d) => diagnose::diagnose(&d),
         Command::Sample(s) => sample::sample(&s),
         Command::Summary(s) => summary::summary(&s),
+        Command::Plot(p) => summary::plot(&p),
         Command::Bench(b) => bench::bench(&b),
         Command::Svi(s) => svi::svi(&s),
         Command::Predict(p) => predict::predict(&p),

@@ -280,3 +280,57 @@ pub fn summary(args: &SummaryArgs) -> Result<Output, Failure> {
         stderr: String::new(),
     })
 }
+
+/// Options of `plot`.
+#[derive(Debug, clap::Args)]
+pub struct PlotArgs {
+    /// An output directory of `sample` or `svi`.
+    pub dir: PathBuf,
+    /// The quantity to plot: a column name such as `sigma`, `mu.3` or `lp__`.
+    #[arg(long, required = true)]
+    pub trace: Vec<String>,
+    /// Where to write the SVG (one quantity only); default DIR/trace_<name>.svg.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+/// `bnnppl plot`: trace and rank plots of chosen quantities.
+pub fn plot(args: &PlotArgs) -> Result<Output, Failure> {
+    let input = read_inputs(&chain_files(&args.dir)?)?;
+    if args.output.is_some() && args.trace.len() > 1 {
+        return Err(Failure::usage(
+            "error: --output takes one --trace; leave it out for several",
+        ));
+    }
+    let mut written = String::new();
+    for name in &args.trace {
+        let chains: Vec<Vec<f64>> = if name == "lp__" {
+            input.chains.iter().map(|c| c.lp.clone()).collect()
+        } else {
+            let Some(j) = input.columns.iter().position(|c| c == name) else {
+                let sugg =
+                    crate::check::did_you_mean(name, input.columns.iter().map(String::as_str));
+                return Err(Failure::usage(format!(
+                    "error: no column '{name}' in {}{}",
+                    args.dir.display(),
+                    sugg.map(|s| format!("; did you mean '{s}'?"))
+                        .unwrap_or_default()
+                )));
+            };
+            input.chains.iter().map(|c| c.values[j].clone()).collect()
+        };
+        let path = args
+            .output
+            .clone()
+            .unwrap_or_else(|| args.dir.join(format!("trace_{name}.svg")));
+        crate::predict::trace::trace_and_rank(&path, name, &chains).map_err(|e| Failure {
+            message: format!("error: {e}"),
+            code: super::EXIT_IO,
+        })?;
+        let _ = writeln!(written, "wrote {}", path.display());
+    }
+    Ok(Output {
+        stdout: written,
+        stderr: String::new(),
+    })
+}

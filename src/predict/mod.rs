@@ -19,6 +19,7 @@
 
 pub mod metrics;
 pub mod plot;
+pub mod trace;
 
 use crate::autodiff::{forward, scalar, Workspace};
 use crate::data::BoundData;
