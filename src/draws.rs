@@ -6,7 +6,6 @@ use crate::posterior::{Posterior, PosteriorEval};
 use crate::stan_csv::{stan_column_names, SamplerStats, StanCsvWriter};
 use crate::summary::{summarize, SummaryRow};
 use rand_chacha::ChaCha8Rng;
-use std::io::Write;
 use std::path::PathBuf;
 
 /// Which quantities are stored per draw.
@@ -315,11 +314,6 @@ impl SinkFactory for CsvFactory {
             warmup_seconds: 0.0,
         })
     }
-}
-
-/// Flushes a writer, mapping the error for sinks.
-pub fn flush(w: &mut impl Write) -> Result<(), SinkError> {
-    w.flush().map_err(SinkError::Io)
 }
 
 impl Posterior {
