@@ -338,6 +338,7 @@ pub fn sample(args: &SampleArgs) -> Result<Output, Failure> {
             0
         },
         networks,
+        variational: false,
     };
     let mut text = String::new();
     let files: Vec<String> = chain_ids

@@ -51,6 +51,8 @@ pub struct ReportInput {
     pub max_depth: u32,
     /// Names of the model's networks (their weights lead with `NAME.`).
     pub networks: Vec<String>,
+    /// True for draws from a variational guide: there are no sampler diagnostics to report.
+    pub variational: bool,
 }
 
 /// The printed report and the full summary CSV.
@@ -115,6 +117,15 @@ pub fn report(input: &ReportInput, show_all: bool) -> (String, String) {
              predictions; every column is in summary.csv (or use --all)."
         );
     }
+    if input.variational {
+        let _ = writeln!(
+            out,
+            "\nDraws from a variational guide are independent draws from the fitted guide: there are\n\
+             no divergences, tree depths or E-BFMI to report, and R-hat/ESS describe the guide, not\n\
+             how well it fits the posterior."
+        );
+        return (out, summary_csv(&rows));
+    }
     let stats: Vec<ChainSamplerStats<'_>> = input
         .chains
         .iter()
@@ -158,9 +169,14 @@ pub fn report(input: &ReportInput, show_all: bool) -> (String, String) {
             let _ = writeln!(out, "warning: {w}");
         }
     }
+    (out, summary_csv(&rows))
+}
+
+/// The full summary as CSV, every row.
+fn summary_csv(rows: &[SummaryRow]) -> String {
     let mut csv =
         String::from("name,mean,sd,mcse_mean,mcse_sd,q5,q50,q95,ess_bulk,ess_tail,rhat\n");
-    for r in &rows {
+    for r in rows {
         let f = format_f64;
         let _ = writeln!(
             csv,
@@ -178,7 +194,7 @@ pub fn report(input: &ReportInput, show_all: bool) -> (String, String) {
             f(r.rhat)
         );
     }
-    (out, csv)
+    csv
 }
 
 /// Reads CmdStan CSV files into a report input.
@@ -210,6 +226,7 @@ pub fn read_inputs(files: &[PathBuf]) -> Result<ReportInput, Failure> {
                 .config_value("max_depth")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0);
+            input.variational = csv.config_value("engine") == Some("svi");
             input.networks = csv
                 .config_value("networks")
                 .map(|v| {

@@ -332,6 +332,7 @@ pub fn svi(args: &SviArgs) -> Result<Output, Failure> {
             chains: vec![chain],
             max_depth: 0,
             networks,
+            variational: true,
         };
         let (table, csv) = report(&input, false);
         text.push('\n');
