@@ -11,7 +11,9 @@ use super::adapt::{DualAveraging, WindowedVariance};
 use super::init::{find_start, Init};
 use super::leapfrog::{draw_momentum, kinetic_energy, leapfrog};
 use super::rng::chain_rng;
-use super::{Adaptation, ChainOutput, DrawSink, DrawStats, Engine, EngineError};
+use super::{
+    validate_step_size, Adaptation, ChainOutput, DrawSink, DrawStats, Engine, EngineError,
+};
 use crate::density::{Density, DensityError};
 
 /// An energy error above this ends a trajectory as a divergence (Stan's NUTS threshold).
@@ -64,25 +66,11 @@ impl Hmc {
         if self.n_leapfrog == 0 {
             return bad("n_leapfrog must be at least 1".to_string());
         }
-        if !(self.target_accept > 0.0 && self.target_accept < 1.0) {
-            return bad(format!(
-                "target_accept must be in (0, 1), got {}",
-                self.target_accept
-            ));
-        }
-        if !(self.step_size_jitter >= 0.0 && self.step_size_jitter < 1.0) {
-            return bad(format!(
-                "step_size_jitter must be in [0, 1), got {}",
-                self.step_size_jitter
-            ));
-        }
-        if !(self.initial_step_size.is_finite() && self.initial_step_size > 0.0) {
-            return bad(format!(
-                "initial_step_size must be positive and finite, got {}",
-                self.initial_step_size
-            ));
-        }
-        Ok(())
+        validate_step_size(
+            self.target_accept,
+            self.step_size_jitter,
+            self.initial_step_size,
+        )
     }
 }
 

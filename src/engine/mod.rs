@@ -105,6 +105,30 @@ impl EngineError {
     }
 }
 
+/// Checks the step-size settings NUTS and static HMC share: the target acceptance in (0, 1),
+/// the jitter in [0, 1) and a positive, finite initial step size.
+pub(crate) fn validate_step_size(
+    target_accept: f64,
+    jitter: f64,
+    initial: f64,
+) -> Result<(), EngineError> {
+    let bad = |m: String| Err(EngineError::Settings(m));
+    if !(target_accept > 0.0 && target_accept < 1.0) {
+        return bad(format!(
+            "target_accept must be in (0, 1), got {target_accept}"
+        ));
+    }
+    if !(0.0..1.0).contains(&jitter) {
+        return bad(format!("step_size_jitter must be in [0, 1), got {jitter}"));
+    }
+    if !(initial.is_finite() && initial > 0.0) {
+        return bad(format!(
+            "initial_step_size must be positive and finite, got {initial}"
+        ));
+    }
+    Ok(())
+}
+
 /// How a run is executed: threads, which chains, interruption and progress.
 #[derive(Clone, Default)]
 pub struct RunControl {

@@ -41,7 +41,9 @@ use nuts_rs::{
 use super::adapt::WarmupWindows;
 use super::init::{find_start, Init, InitFailure};
 use super::rng::chain_rng;
-use super::{Adaptation, ChainOutput, DrawSink, DrawStats, Engine, EngineError};
+use super::{
+    validate_step_size, Adaptation, ChainOutput, DrawSink, DrawStats, Engine, EngineError,
+};
 use crate::density::{check_finite, Density, DensityError};
 
 /// Which mass matrix warmup adapts.
@@ -101,31 +103,17 @@ impl Default for Nuts {
 impl Nuts {
     fn validate(&self) -> Result<(), EngineError> {
         let bad = |m: String| Err(EngineError::Settings(m));
-        if !(self.target_accept > 0.0 && self.target_accept < 1.0) {
-            return bad(format!(
-                "target_accept must be in (0, 1), got {}",
-                self.target_accept
-            ));
-        }
         if !(1..=30).contains(&self.max_depth) {
             return bad(format!(
                 "max_depth must be between 1 and 30, got {}",
                 self.max_depth
             ));
         }
-        if !(self.step_size_jitter >= 0.0 && self.step_size_jitter < 1.0) {
-            return bad(format!(
-                "step_size_jitter must be in [0, 1), got {}",
-                self.step_size_jitter
-            ));
-        }
-        if !(self.initial_step_size.is_finite() && self.initial_step_size > 0.0) {
-            return bad(format!(
-                "initial_step_size must be positive and finite, got {}",
-                self.initial_step_size
-            ));
-        }
-        Ok(())
+        validate_step_size(
+            self.target_accept,
+            self.step_size_jitter,
+            self.initial_step_size,
+        )
     }
 
     /// nuts-rs adaptation options carrying Stan's schedule and our step-size settings.
