@@ -1,0 +1,192 @@
+//! Fits the UCI model to one split with NUTS or SVI through the public library API and scores
+//! it on the held-out rows.
+
+use super::protocol::{self, Dataset, Standardized};
+use bnnppl::api::Model;
+use bnnppl::engine::svi::{GuideKind, Init, Svi};
+use bnnppl::engine::Nuts;
+use std::time::Instant;
+
+/// Which engine fits a split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// NUTS with the settings in `Config::nuts`.
+    Nuts,
+    /// Mean-field SVI with the settings in `Config::svi`.
+    Svi,
+}
+
+/// Settings of a benchmark run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The `.bnn` model: data `H` (hidden width), `x`, `y`, `x_test`; parameter `sigma`;
+    /// predict `mu_test`.
+    pub model: std::path::PathBuf,
+    /// The engine.
+    pub engine: Engine,
+    /// NUTS settings (its seed is replaced per split).
+    pub nuts: Nuts,
+    /// SVI settings (its seed is replaced per split).
+    pub svi: Svi,
+    /// Base seed; split i uses `split_seed(seed, i)`.
+    pub seed: u64,
+    /// Score on the last 20 % of the training rows instead of the test rows (for choosing the
+    /// model; test rows are then never read).
+    pub validate: bool,
+}
+
+/// The seed of split `i`: distinct per split, fixed by the base seed.
+pub fn split_seed(seed: u64, i: usize) -> u64 {
+    seed.wrapping_mul(1_000_003).wrapping_add(i as u64)
+}
+
+/// What one split produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SplitResult {
+    /// Split index.
+    pub split: usize,
+    /// Test RMSE, original units.
+    pub rmse: f64,
+    /// Mean test log predictive density, original units.
+    pub ll: f64,
+    /// Wall-clock seconds of the fit and the scoring.
+    pub seconds: f64,
+    /// Divergent transitions after warmup (NUTS; 0 for SVI).
+    pub divergences: usize,
+    /// Largest R̂ over the test rows' predictive means (NUTS with ≥ 2 chains; NaN otherwise).
+    pub max_rhat: f64,
+    /// Mean tree depth after warmup (NUTS; NaN for SVI).
+    pub mean_depth: f64,
+    /// Gradient evaluations of the density: leapfrog steps after warmup for NUTS, all steps
+    /// for SVI.
+    pub gradients: u64,
+    /// Posterior mean of sigma in original units.
+    pub sigma: f64,
+}
+
+/// CSV header matching [`SplitResult::csv_row`].
+pub const CSV_HEADER: &str =
+    "split,rmse,ll,seconds,divergences,max_rhat_pred,mean_tree_depth,gradients,sigma";
+
+impl SplitResult {
+    /// One CSV line (no newline); floats in shortest round-trip form, so reruns compare
+    /// exactly.
+    pub fn csv_row(&self) -> String {
+        format!(
+            "{},{},{},{:.1},{},{},{},{},{}",
+            self.split,
+            self.rmse,
+            self.ll,
+            self.seconds,
+            self.divergences,
+            self.max_rhat,
+            self.mean_depth,
+            self.gradients,
+            self.sigma
+        )
+    }
+}
+
+/// Standardizes split `i` (or its validation carve-out), fits, and scores it.
+pub fn run_split(
+    ds: &Dataset,
+    dir: &std::path::Path,
+    i: usize,
+    cfg: &Config,
+) -> Result<SplitResult, String> {
+    let split = ds.split(dir, i)?;
+    let (train, test) = if cfg.validate {
+        protocol::validation_split(&split.train)
+    } else {
+        (split.train, split.test)
+    };
+    let st = protocol::standardize(ds, &train, &test);
+    let model = Model::from_file(&cfg.model).map_err(|e| e.to_string())?;
+    let posterior = model
+        .bind_json(&protocol::to_json(&st, ds.n_hidden))
+        .map_err(|e| e.to_string())?;
+    let seed = split_seed(cfg.seed, i);
+    let started = Instant::now();
+    let (draws, divergences, mean_depth, gradients) = match cfg.engine {
+        Engine::Nuts => {
+            let nuts = Nuts {
+                seed,
+                ..cfg.nuts.clone()
+            };
+            let draws = posterior.sample(&nuts).map_err(|e| e.to_string())?;
+            let stats: Vec<_> = draws.chains.iter().flat_map(|c| &c.stats).collect();
+            let divergences = stats.iter().filter(|s| s.divergent).count();
+            let depth = stats.iter().map(|s| s.tree_depth as f64).sum::<f64>() / stats.len() as f64;
+            let grads = stats.iter().map(|s| s.n_leapfrog).sum();
+            (draws, divergences, depth, grads)
+        }
+        Engine::Svi => {
+            let svi = Svi {
+                seed,
+                ..cfg.svi.clone()
+            };
+            let fit = posterior.fit_svi(&svi).map_err(|e| e.to_string())?;
+            let grads = fit.result.gradients;
+            (fit.draws(svi.draws, seed), 0, f64::NAN, grads)
+        }
+    };
+    score(&st, &draws, i, divergences, mean_depth, gradients, started)
+}
+
+/// Reads `sigma` and `mu_test` from the draws and computes the split's scores.
+fn score(
+    st: &Standardized,
+    draws: &bnnppl::draws::Draws,
+    i: usize,
+    divergences: usize,
+    mean_depth: f64,
+    gradients: u64,
+    started: Instant,
+) -> Result<SplitResult, String> {
+    let missing = |c: &str| format!("the model's draws have no column '{c}'");
+    let sigma: Vec<f64> = draws.column("sigma").ok_or(missing("sigma"))?.concat();
+    let n_test = st.y_test.len();
+    // mu[s][j]: draw s's standardized mean at test row j (chains concatenated).
+    let mut mu = vec![Vec::with_capacity(n_test); sigma.len()];
+    let mut max_rhat = f64::NAN;
+    for name in (1..=n_test).map(|j| format!("mu_test.{j}")) {
+        let chains = draws.column(&name).ok_or_else(|| missing(&name))?;
+        if chains.len() >= 2 {
+            let r = bnnppl::summary::rhat(&chains);
+            max_rhat = if max_rhat.is_nan() {
+                r
+            } else {
+                max_rhat.max(r)
+            };
+        }
+        for (row, v) in mu.iter_mut().zip(chains.concat()) {
+            row.push(v);
+        }
+    }
+    let sigma_mean = sigma.iter().sum::<f64>() / sigma.len() as f64;
+    Ok(SplitResult {
+        split: i,
+        rmse: protocol::rmse(&mu, &st.y_test, st.y_mean, st.y_sd),
+        ll: protocol::log_likelihood(&mu, &sigma, &st.y_test, st.y_mean, st.y_sd),
+        seconds: started.elapsed().as_secs_f64(),
+        divergences,
+        max_rhat,
+        mean_depth,
+        gradients,
+        sigma: sigma_mean * st.y_sd,
+    })
+}
+
+/// The SVI settings the benchmark uses unless overridden: mean-field, MAP warm start.
+pub fn default_svi() -> Svi {
+    Svi {
+        guide: GuideKind::MeanField,
+        steps: 20_000,
+        lr: 0.01,
+        init: Init::Map { steps: 2000 },
+        init_scale: 0.01,
+        batch_size: Some(100),
+        draws: 1000,
+        ..Svi::default()
+    }
+}
