@@ -48,6 +48,7 @@ pub fn activation<D: Real>(act: Activation, z: D) -> D {
 pub fn activate(act: Activation, z: &mut [f64]) {
     match act {
         Activation::Tanh => math::activation::tanh_in_place(z),
+        Activation::Relu => math::activation::relu_in_place(z),
         _ => {
             for v in z {
                 *v = activation(act, *v);
@@ -61,6 +62,7 @@ pub fn activate(act: Activation, z: &mut [f64]) {
 pub fn activate_with_grad(act: Activation, z: &mut [f64], dz: &mut [f64]) {
     match act {
         Activation::Tanh => math::activation::tanh_in_place_with_grad(z, dz),
+        Activation::Relu => math::activation::relu_in_place_with_grad(z, dz),
         _ => {
             for (v, d) in z.iter_mut().zip(dz.iter_mut()) {
                 let y = activation(act, Dual64::new(*v, 1.0));
