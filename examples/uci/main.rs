@@ -69,6 +69,10 @@ struct Args {
     /// SVI learning rate.
     #[arg(long)]
     lr: Option<f64>,
+    /// Write split `--first`'s model data (standardized, as the runner binds it) to this JSON
+    /// file and stop, so `bnnppl sample` or `bnnppl svi` can run it by hand.
+    #[arg(long)]
+    write_data: Option<PathBuf>,
 }
 
 fn main() {
@@ -82,6 +86,12 @@ fn main() {
 fn run(args: &Args) -> Result<(), String> {
     let dir = args.data_dir.join(&args.dataset);
     let ds = protocol::Dataset::load(&dir)?;
+    if let Some(path) = &args.write_data {
+        let split = ds.split(&dir, args.first)?;
+        let st = protocol::standardize(&ds, &split.train, &split.test);
+        return std::fs::write(path, protocol::to_json(&st, ds.n_hidden) + "\n")
+            .map_err(|e| format!("cannot write {}: {e}", path.display()));
+    }
     let engine = match args.engine.as_str() {
         "nuts" => Engine::Nuts,
         "svi" => Engine::Svi,
