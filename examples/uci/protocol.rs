@@ -176,8 +176,8 @@ pub fn validation_split(train: &[usize]) -> (Vec<usize>, Vec<usize>) {
     (train[..cut].to_vec(), train[cut..].to_vec())
 }
 
-/// The model's data as CmdStan JSON: the hidden width `H`, `x`, `y` (training, standardized)
-/// and `x_test`.
+/// The model's data as CmdStan JSON: the sizes `H` (hidden width), `N`, `D`, `M` (training
+/// rows, features, test rows), then `x`, `y` (training, standardized) and `x_test`.
 pub fn to_json(st: &Standardized, hidden: usize) -> String {
     let matrix = |m: &[Vec<f64>]| {
         let rows: Vec<String> = m
@@ -191,7 +191,10 @@ pub fn to_json(st: &Standardized, hidden: usize) -> String {
     };
     let y: Vec<String> = st.y_train.iter().map(|v| format!("{v:e}")).collect();
     format!(
-        "{{\"H\":{hidden},\"x\":{},\"y\":[{}],\"x_test\":{}}}",
+        "{{\"H\":{hidden},\"N\":{},\"D\":{},\"M\":{},\"x\":{},\"y\":[{}],\"x_test\":{}}}",
+        st.x_train.len(),
+        st.x_train.first().map_or(0, Vec::len),
+        st.x_test.len(),
         matrix(&st.x_train),
         y.join(","),
         matrix(&st.x_test)
