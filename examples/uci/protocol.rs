@@ -7,6 +7,8 @@
 //! scores are taken back to original units, the log-density through the Jacobian of
 //! y = mean_y + sd_y · z, i.e. log p(y) = log p(z) − log sd_y.
 
+use bnnppl::math::dist::normal_lpdf;
+use bnnppl::math::special::log_sum_exp;
 use std::path::Path;
 
 /// One data set in the PBP layout: rows of `data.txt` and the column roles.
@@ -219,7 +221,6 @@ pub fn rmse(mu: &[Vec<f64>], y: &[f64], y_mean: f64, y_sd: f64) -> f64 {
 /// Mean test log predictive density in original units:
 /// (1/n) Σ_i [log (1/S) Σ_s N(z_i; mu_s,i, sigma_s) − log sd_y], z_i = (y_i − mean_y) / sd_y.
 pub fn log_likelihood(mu: &[Vec<f64>], sigma: &[f64], y: &[f64], y_mean: f64, y_sd: f64) -> f64 {
-    let half_log_2pi = 0.5 * (2.0 * std::f64::consts::PI).ln();
     let mut lp = vec![0.0; mu.len()];
     let total: f64 = y
         .iter()
@@ -227,11 +228,9 @@ pub fn log_likelihood(mu: &[Vec<f64>], sigma: &[f64], y: &[f64], y_mean: f64, y_
         .map(|(i, &yi)| {
             let z = (yi - y_mean) / y_sd;
             for ((l, m), &sd) in lp.iter_mut().zip(mu).zip(sigma) {
-                *l = -half_log_2pi - sd.ln() - 0.5 * ((z - m[i]) / sd).powi(2);
+                *l = normal_lpdf(z, m[i], sd);
             }
-            let top = lp.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-            let lse = top + lp.iter().map(|l| (l - top).exp()).sum::<f64>().ln();
-            lse - (mu.len() as f64).ln() - y_sd.ln()
+            log_sum_exp(&lp) - (mu.len() as f64).ln() - y_sd.ln()
         })
         .sum();
     total / y.len() as f64
