@@ -37,8 +37,13 @@ fn write_dataset(
     }
 }
 
+/// A fresh directory for one call. Tests run in parallel threads of one process, so the
+/// process id alone is not unique: two tests building `tiny()` at once would delete each
+/// other's files (this raced once in CI). A per-call counter keeps them apart.
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("bnnppl_uci_{name}_{}", std::process::id()));
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("bnnppl_uci_{name}_{}_{call}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }
