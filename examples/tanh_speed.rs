@@ -1,4 +1,5 @@
-//! Times bnnppl's tanh buffer kernels against glibc's scalar tanh and exp, in ns per element.
+//! Times bnnppl's activation buffer kernels (tanh, sigmoid, swish, softplus, elu) against the
+//! generic formulas on Dual64 with libm and glibc's scalar tanh and exp, in ns per element.
 //!
 //! Run as `cargo run --release --example tanh_speed -- [N]` (buffer length N, default 500, the
 //! size of one bnn_toy activation buffer). Each figure is the best of 20,000 passes over the
@@ -39,6 +40,33 @@ fn main() {
             *d = y.eps;
         }
     });
+    use bnnppl::math::activation as act;
+    type Kernel = fn(&mut [f64], &mut [f64]);
+    type Generic = fn(num_dual::Dual64) -> num_dual::Dual64;
+    let others: [(&str, Kernel, Generic); 4] = [
+        ("sigmoid", act::sigmoid_in_place_with_grad, act::sigmoid),
+        ("swish", act::swish_in_place_with_grad, act::swish),
+        ("softplus", act::softplus_in_place_with_grad, act::softplus),
+        ("elu", act::elu_in_place_with_grad, act::elu),
+    ];
+    for (name, kernel, generic) in others {
+        time(
+            &format!("bnnppl {name}_in_place_with_grad"),
+            &x,
+            &mut |z, dz| kernel(z, dz),
+        );
+        time(
+            &format!("generic {name} on Dual64 (libm)"),
+            &x,
+            &mut |z, dz| {
+                for (v, d) in z.iter_mut().zip(dz.iter_mut()) {
+                    let y = generic(num_dual::Dual64::new(*v, 1.0));
+                    *v = y.re;
+                    *d = y.eps;
+                }
+            },
+        );
+    }
     time("glibc f64::tanh", &x, &mut |z, _| {
         z.iter_mut().for_each(|v| *v = v.tanh())
     });

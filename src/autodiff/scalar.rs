@@ -43,12 +43,17 @@ pub fn activation<D: Real>(act: Activation, z: D) -> D {
     }
 }
 
-/// Applies an activation in place over a buffer. tanh runs its vectorized kernel (the generic
-/// formula with a branch-free exp_m1, see `math::activation::tanh_with`).
+/// Applies an activation in place over a buffer. tanh, relu, sigmoid, swish, softplus and elu run their
+/// vectorized kernels (the generic formula with a branch-free exp or exp_m1 and the sign as a
+/// select, see `math::activation::tanh_with`); gelu runs the scalar formula.
 pub fn activate(act: Activation, z: &mut [f64]) {
     match act {
         Activation::Tanh => math::activation::tanh_in_place(z),
         Activation::Relu => math::activation::relu_in_place(z),
+        Activation::Sigmoid => math::activation::sigmoid_in_place(z),
+        Activation::Swish => math::activation::swish_in_place(z),
+        Activation::Elu => math::activation::elu_in_place(z),
+        Activation::Softplus => math::activation::softplus_in_place(z),
         _ => {
             for v in z {
                 *v = activation(act, *v);
@@ -58,11 +63,15 @@ pub fn activate(act: Activation, z: &mut [f64]) {
 }
 
 /// Applies an activation in place and writes its derivative, both from one num-dual evaluation
-/// of the generic formula (for tanh, with the kernel's exp_m1; see `activate`).
+/// of the generic formula (for the vectorized ones, with the kernel's exp; see `activate`).
 pub fn activate_with_grad(act: Activation, z: &mut [f64], dz: &mut [f64]) {
     match act {
         Activation::Tanh => math::activation::tanh_in_place_with_grad(z, dz),
         Activation::Relu => math::activation::relu_in_place_with_grad(z, dz),
+        Activation::Sigmoid => math::activation::sigmoid_in_place_with_grad(z, dz),
+        Activation::Swish => math::activation::swish_in_place_with_grad(z, dz),
+        Activation::Elu => math::activation::elu_in_place_with_grad(z, dz),
+        Activation::Softplus => math::activation::softplus_in_place_with_grad(z, dz),
         _ => {
             for (v, d) in z.iter_mut().zip(dz.iter_mut()) {
                 let y = activation(act, Dual64::new(*v, 1.0));
