@@ -37,8 +37,10 @@ struct Args {
     /// Base seed; split i uses a seed derived from it and i.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Model file (default: models/uci_nuts.bnn for NUTS, models/uci_svi.bnn for SVI); its
-    /// hidden width `H` comes from the data set's n_hidden.txt.
+    /// Model file (default: for NUTS, the prior chosen for the data set on validation rows,
+    /// models/uci_nuts_neal.bnn for bostonHousing, concrete and wine-quality-red and
+    /// models/uci_nuts.bnn otherwise; for SVI, models/uci_svi.bnn); its hidden width `H` comes
+    /// from the data set's n_hidden.txt.
     #[arg(long)]
     model: Option<PathBuf>,
     /// Output folder.
@@ -97,12 +99,10 @@ fn run(args: &Args) -> Result<(), String> {
         "svi" => Engine::Svi,
         other => return Err(format!("--engine must be nuts or svi, not '{other}'")),
     };
-    let model = args.model.clone().unwrap_or_else(|| {
-        PathBuf::from(match engine {
-            Engine::Nuts => "models/uci_nuts.bnn",
-            Engine::Svi => "models/uci_svi.bnn",
-        })
-    });
+    let model = args
+        .model
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(runner::default_model(engine, &args.dataset)));
     let mut svi = runner::default_svi();
     svi.steps = args.svi_steps.unwrap_or(svi.steps);
     svi.batch_size = args.batch_size.or(svi.batch_size);

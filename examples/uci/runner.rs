@@ -177,6 +177,21 @@ fn score(
     })
 }
 
+/// The model a data set runs with when `--model` is not given. For NUTS it is the prior that
+/// scored the higher mean log-likelihood on the validation rows (the last 20 % of the training
+/// rows) of splits 0 and 1, between `fan_in` and Neal's per-layer precisions, both with the
+/// noise floor (`bench/uci/choose_prior.sh` reruns that comparison; BENCHMARKS.md has the
+/// table). Data sets not compared there get `fan_in`.
+pub fn default_model(engine: Engine, dataset: &str) -> &'static str {
+    match engine {
+        Engine::Svi => "models/uci_svi.bnn",
+        Engine::Nuts => match dataset {
+            "bostonHousing" | "concrete" | "wine-quality-red" => "models/uci_nuts_neal.bnn",
+            _ => "models/uci_nuts.bnn",
+        },
+    }
+}
+
 /// The SVI settings the benchmark uses unless overridden: mean-field, MAP warm start.
 pub fn default_svi() -> Svi {
     Svi {
