@@ -71,6 +71,18 @@ struct Args {
     /// SVI learning rate.
     #[arg(long)]
     lr: Option<f64>,
+    /// SVI guide family: mean-field, low-rank:K or full-rank (default mean-field).
+    #[arg(long)]
+    guide: Option<bnnppl::engine::svi::GuideKind>,
+    /// SVI learning-rate schedule: none, cosine or exp:RATE (default cosine).
+    #[arg(long)]
+    decay: Option<bnnppl::engine::svi::Decay>,
+    /// SVI Monte Carlo draws of the weights per step (default 1).
+    #[arg(long)]
+    particles: Option<usize>,
+    /// SVI initial guide scale (default 0.01).
+    #[arg(long)]
+    init_scale: Option<f64>,
     /// Write split `--first`'s model data (standardized, as the runner binds it) to this JSON
     /// file and stop, so `bnnppl sample` or `bnnppl svi` can run it by hand.
     #[arg(long)]
@@ -107,6 +119,10 @@ fn run(args: &Args) -> Result<(), String> {
     svi.steps = args.svi_steps.unwrap_or(svi.steps);
     svi.batch_size = args.batch_size.or(svi.batch_size);
     svi.lr = args.lr.unwrap_or(svi.lr);
+    svi.guide = args.guide.unwrap_or(svi.guide);
+    svi.decay = args.decay.unwrap_or(svi.decay);
+    svi.particles = args.particles.unwrap_or(svi.particles);
+    svi.init_scale = args.init_scale.unwrap_or(svi.init_scale);
     let cfg = Config {
         model,
         engine,

@@ -82,25 +82,11 @@ pub struct SviArgs {
 }
 
 fn parse_guide(s: &str) -> Result<GuideKind, String> {
-    match s {
-        "mean-field" => Ok(GuideKind::MeanField),
-        "full-rank" => Ok(GuideKind::FullRank),
-        _ => match s.strip_prefix("low-rank:").map(str::parse::<usize>) {
-            Some(Ok(rank)) if rank > 0 => Ok(GuideKind::LowRank { rank }),
-            _ => Err("expected mean-field, low-rank:K with K ≥ 1, or full-rank".into()),
-        },
-    }
+    s.parse()
 }
 
 fn parse_decay(s: &str) -> Result<Decay, String> {
-    match s {
-        "cosine" => Ok(Decay::Cosine),
-        "none" => Ok(Decay::None),
-        _ => match s.strip_prefix("exp:").map(str::parse::<f64>) {
-            Some(Ok(rate)) if rate > 0.0 && rate <= 1.0 => Ok(Decay::Exponential { rate }),
-            _ => Err("expected exp:RATE with RATE in (0, 1], or cosine".into()),
-        },
-    }
+    s.parse()
 }
 
 fn engine_failure(e: EngineError) -> Failure {

@@ -69,6 +69,22 @@ impl GuideKind {
     }
 }
 
+/// Parses the spelling [`GuideKind`]'s `Display` writes: `mean-field`, `low-rank:K` (K ≥ 1) or
+/// `full-rank`, as `bnnppl svi --guide` takes it.
+impl std::str::FromStr for GuideKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "mean-field" => Ok(GuideKind::MeanField),
+            "full-rank" => Ok(GuideKind::FullRank),
+            _ => match s.strip_prefix("low-rank:").map(str::parse::<usize>) {
+                Some(Ok(rank)) if rank > 0 => Ok(GuideKind::LowRank { rank }),
+                _ => Err("expected mean-field, low-rank:K with K ≥ 1, or full-rank".into()),
+            },
+        }
+    }
+}
+
 impl std::fmt::Display for GuideKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -115,6 +131,21 @@ pub enum Decay {
     },
     /// lr_t = lr · ½ (1 + cos(π t / steps)) (Loshchilov & Hutter's SGDR without restarts).
     Cosine,
+}
+
+/// Parses `none`, `cosine` or `exp:RATE` with RATE in (0, 1], as `bnnppl svi --decay` takes it.
+impl std::str::FromStr for Decay {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "cosine" => Ok(Decay::Cosine),
+            "none" => Ok(Decay::None),
+            _ => match s.strip_prefix("exp:").map(str::parse::<f64>) {
+                Some(Ok(rate)) if rate > 0.0 && rate <= 1.0 => Ok(Decay::Exponential { rate }),
+                _ => Err("expected exp:RATE with RATE in (0, 1], or cosine".into()),
+            },
+        }
+    }
 }
 
 /// Settings of a variational fit.
@@ -938,6 +969,29 @@ fn clip(g: &mut [f64], max: Option<f64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn guide_and_decay_spellings_parse() {
+        for kind in [
+            GuideKind::MeanField,
+            GuideKind::LowRank { rank: 7 },
+            GuideKind::FullRank,
+        ] {
+            assert_eq!(kind.to_string().parse::<GuideKind>(), Ok(kind));
+        }
+        for bad in ["low-rank:0", "low-rank:", "lowrank:3", ""] {
+            assert!(bad.parse::<GuideKind>().is_err(), "{bad:?}");
+        }
+        assert_eq!("cosine".parse::<Decay>(), Ok(Decay::Cosine));
+        assert_eq!("none".parse::<Decay>(), Ok(Decay::None));
+        assert_eq!(
+            "exp:0.1".parse::<Decay>(),
+            Ok(Decay::Exponential { rate: 0.1 })
+        );
+        for bad in ["exp:0", "exp:1.5", "exp:x", "linear"] {
+            assert!(bad.parse::<Decay>().is_err(), "{bad:?}");
+        }
+    }
 
     fn guide(kind: GuideKind, d: usize) -> Guide {
         let mut rng = chain_rng(3, 0);
