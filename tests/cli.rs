@@ -114,3 +114,15 @@ fn exit_codes_follow_the_documented_table() {
         0
     );
 }
+
+#[test]
+fn svi_names_the_spellings_of_a_bad_guide_or_decay() {
+    for (flag, value, name) in [
+        ("--guide", "low-rank:0", "svi_bad_guide.stderr"),
+        ("--decay", "exp:2", "svi_bad_decay.stderr"),
+    ] {
+        let (code, _, err) = bnnppl(&["svi", "models/linear_regression.bnn", flag, value]);
+        assert_eq!(code, 64, "{flag} {value}: {err}");
+        golden(name, &err);
+    }
+}

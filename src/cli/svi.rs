@@ -35,7 +35,7 @@ pub struct SviArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     /// Guide family: mean-field, low-rank:K (rank K plus diagonal) or full-rank.
-    #[arg(long, default_value = "mean-field", value_parser = parse_guide)]
+    #[arg(long, default_value = "mean-field")]
     pub guide: GuideKind,
     /// Maximum optimizer steps (one minibatch each).
     #[arg(long, default_value_t = 5000)]
@@ -53,7 +53,7 @@ pub struct SviArgs {
     #[arg(long, default_value_t = 0.0)]
     pub tol: f64,
     /// Learning-rate decay: exp:RATE (lr·RATE at the last step) or cosine.
-    #[arg(long, value_parser = parse_decay)]
+    #[arg(long)]
     pub decay: Option<Decay>,
     /// Clip the gradient of the guide parameters to this Euclidean norm.
     #[arg(long)]
@@ -79,14 +79,6 @@ pub struct SviArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
-}
-
-fn parse_guide(s: &str) -> Result<GuideKind, String> {
-    s.parse()
-}
-
-fn parse_decay(s: &str) -> Result<Decay, String> {
-    s.parse()
 }
 
 fn engine_failure(e: EngineError) -> Failure {

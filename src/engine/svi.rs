@@ -142,7 +142,7 @@ impl std::str::FromStr for Decay {
             "none" => Ok(Decay::None),
             _ => match s.strip_prefix("exp:").map(str::parse::<f64>) {
                 Some(Ok(rate)) if rate > 0.0 && rate <= 1.0 => Ok(Decay::Exponential { rate }),
-                _ => Err("expected exp:RATE with RATE in (0, 1], or cosine".into()),
+                _ => Err("expected none, cosine, or exp:RATE with RATE in (0, 1]".into()),
             },
         }
     }

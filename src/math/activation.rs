@@ -15,7 +15,7 @@ use std::f64::consts::FRAC_1_SQRT_2;
 use num_dual::Dual64;
 
 use super::kernel;
-use super::special::erfc;
+use super::special::{erfc, log1p_exp, log1p_exp_with};
 use super::Real;
 
 /// x.
@@ -90,23 +90,10 @@ pub fn sigmoid_with<D: Real>(x: D, exp: impl Fn(D) -> D) -> D {
     }
 }
 
-/// softplus(x) = ln(1 + eˣ), as [`log1p_exp`](super::special::log1p_exp) computes it (x + ln(1 + e⁻ˣ) for x > 0), with
-/// libm's `exp` and `ln_1p`.
+/// softplus(x) = ln(1 + eˣ), see [`log1p_exp`].
 #[inline]
 pub fn softplus<D: Real>(x: D) -> D {
-    softplus_with(x, |y| y.exp(), |t| t.ln_1p())
-}
-
-/// The formula of [`softplus`] with its `exp` and `ln_1p` given: max(x, 0) + ln(1 + e^(−|x|)),
-/// the two sides of [`log1p_exp`](super::special::log1p_exp) in one expression with the sign as a select, so the buffer
-/// kernels ([`softplus_in_place`]) vectorize with [`kernel::exp`] and [`kernel::ln_1p_unit`]
-/// (whose range [−1/2, 1] holds e^(−|x|)). The derivative at 0 is σ(0) = 1/2 from either side.
-#[inline(always)]
-pub fn softplus_with<D: Real>(x: D, exp: impl Fn(D) -> D, ln_1p: impl Fn(D) -> D) -> D {
-    let negative = x < 0.0;
-    let a = if negative { -x } else { x };
-    let positive_part = if negative { D::from(0.0) } else { x };
-    positive_part + ln_1p(exp(-a))
+    log1p_exp(x)
 }
 
 /// ELU with α = 1 [CUH16]: x for x > 0, eˣ − 1 otherwise.
@@ -318,12 +305,12 @@ fn elu_kernel_dual(x: Dual64) -> Dual64 {
 
 #[inline(always)]
 fn softplus_kernel(x: f64) -> f64 {
-    softplus_with(x, kernel::exp, kernel::ln_1p_unit)
+    log1p_exp_with(x, kernel::exp, kernel::ln_1p_unit)
 }
 
 #[inline(always)]
 fn softplus_kernel_dual(x: Dual64) -> Dual64 {
-    softplus_with(x, kernel::exp_dual, kernel::ln_1p_unit_dual)
+    log1p_exp_with(x, kernel::exp_dual, kernel::ln_1p_unit_dual)
 }
 
 /// Defines the pair of widest buffer kernels for one activation: `$value(z)` sets z ← f(z)
@@ -371,10 +358,10 @@ in_place_kernels! {
 }
 
 in_place_kernels! {
-    /// z ← softplus(z) in place: [`softplus_with`] with [`kernel::exp`] and
+    /// z ← softplus(z) in place: [`log1p_exp_with`] with [`kernel::exp`] and
     /// [`kernel::ln_1p_unit`].
     softplus_in_place, softplus_kernel;
-    /// z ← softplus(z) in place and dz = softplus′(z) = σ(z): [`softplus_with`] on `Dual64`
+    /// z ← softplus(z) in place and dz = softplus′(z) = σ(z): [`log1p_exp_with`] on `Dual64`
     /// with [`kernel::exp_dual`] and [`kernel::ln_1p_unit_dual`].
     softplus_in_place_with_grad, softplus_kernel_dual
 }
@@ -658,7 +645,7 @@ mod tests {
         let mut worst = (0, 0.0f64);
         for i in 0..xs.len() {
             let x = xs[i];
-            let d = softplus_with(
+            let d = log1p_exp_with(
                 Dual64::new(x, 1.0),
                 kernel::exp_dual,
                 kernel::ln_1p_unit_dual,
@@ -667,9 +654,16 @@ mod tests {
             assert_eq!(v[i], y[i], "softplus at {x}");
             // against the libm formula; softplus > 0 and σ > 0, so both relative
             let g = softplus(Dual64::new(x, 1.0));
-            // the generic softplus is log1p_exp's arithmetic, branch for branch
-            let h = crate::math::special::log1p_exp(Dual64::new(x, 1.0));
-            assert_eq!((g.re, g.eps), (h.re, h.eps), "softplus vs log1p_exp at {x}");
+            // log1p_exp's select form is the branch form x + ln(1 + e⁻ˣ) for x > 0 and
+            // ln(1 + eˣ) otherwise, bit for bit, derivative included
+            use num_dual::DualNum;
+            let dx = Dual64::new(x, 1.0);
+            let h = if x > 0.0 {
+                dx + (-dx).exp().ln_1p()
+            } else {
+                dx.exp().ln_1p()
+            };
+            assert_eq!((g.re, g.eps), (h.re, h.eps), "select vs branch form at {x}");
             let u = ulps(y[i], g.re);
             assert!(
                 u <= 4,

@@ -396,14 +396,24 @@ pub fn log_erfc<D: Real>(x: D) -> D {
 // ---------------------------------------------------------------------------------------------
 // log-space helpers
 
-/// softplus, ln(1 + eˣ), without overflow: x + ln(1 + e⁻ˣ) for x > 0.
+/// softplus, ln(1 + eˣ), without overflow: x + ln(1 + e⁻ˣ) for x > 0, with libm's `exp` and
+/// `ln_1p` (see [`log1p_exp_with`]).
 #[inline]
 pub fn log1p_exp<D: Real>(x: D) -> D {
-    if x > 0.0 {
-        x + (-x).exp().ln_1p()
-    } else {
-        x.exp().ln_1p()
-    }
+    log1p_exp_with(x, |y| y.exp(), |t| t.ln_1p())
+}
+
+/// The formula of [`log1p_exp`] with its `exp` and `ln_1p` given: max(x, 0) + ln(1 + e^(−|x|)),
+/// both sides in one expression with the sign as a select, so the softplus buffer kernels
+/// (`activation::softplus_in_place`) vectorize with `kernel::exp` and `kernel::ln_1p_unit`
+/// (whose range [−1/2, 1] holds e^(−|x|)). The derivative at 0 is σ(0) = 1/2: 1 from the
+/// max and −1/2 from the logarithm.
+#[inline(always)]
+pub fn log1p_exp_with<D: Real>(x: D, exp: impl Fn(D) -> D, ln_1p: impl Fn(D) -> D) -> D {
+    let negative = x < 0.0;
+    let a = if negative { -x } else { x };
+    let positive_part = if negative { D::from(0.0) } else { x };
+    positive_part + ln_1p(exp(-a))
 }
 
 /// ln σ(x) = −ln(1 + e⁻ˣ), the log of the logistic sigmoid; ≈ x for x → −∞.
