@@ -1,4 +1,5 @@
-//! The seam between models and engines: an unconstrained log-density, its gradient, and errors.
+//! The seam between models and engines: an unconstrained log-density, its gradient, its
+//! minibatch gradient with the prior/likelihood split, and errors.
 //!
 //! Nothing here imports the rest of the crate. Engines are written against these traits only, so
 //! they can be tested on hand-written densities and a library user can sample any density.
@@ -50,17 +51,7 @@ impl DensityError {
     }
 }
 
-/// A log-density over θ ∈ ℝᵈ with its own scratch space; one per chain.
-pub trait Density {
-    /// Dimension d of θ.
-    fn dim(&self) -> usize;
-    /// log p(θ) up to a constant, without the gradient.
-    fn log_density(&mut self, theta: &[f64]) -> Result<f64, DensityError>;
-    /// log p(θ); writes ∇ log p(θ) into `grad` (length d, overwritten).
-    fn log_density_grad(&mut self, theta: &[f64], grad: &mut [f64]) -> Result<f64, DensityError>;
-}
-
-/// The two parts of a minibatch log-density, as returned by [`MinibatchDensity::minibatch_grad`].
+/// The two parts of a minibatch log-density, as returned by [`Density::minibatch_grad`].
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Split {
     /// log prior(θ) including the log-Jacobian of the constraint transforms.
@@ -69,18 +60,51 @@ pub struct Split {
     pub likelihood: f64,
 }
 
-/// A density whose likelihood is a sum over N rows, so it can be subsampled (SVI, SG-MCMC).
-pub trait MinibatchDensity: Density {
-    /// Number of rows N in the likelihood.
-    fn n_rows(&self) -> usize;
+/// A log-density over θ ∈ ℝᵈ with its own scratch space; one per chain.
+///
+/// Everything an engine may ask of a density is here: the value, the gradient, and the
+/// minibatch gradient with its prior/likelihood split. A density without a likelihood over rows
+/// keeps the defaults of the last two methods: it has no rows, and its "minibatch" is the whole
+/// density counted as prior.
+///
+/// An implementation reports a non-finite value or gradient component as
+/// [`DensityError::NonFiniteValue`] / [`DensityError::NonFiniteGradient`] (see
+/// [`check_finite`]); engines rely on that and do not check again.
+pub trait Density {
+    /// Dimension d of θ.
+    fn dim(&self) -> usize;
+    /// log p(θ) up to a constant, without the gradient.
+    fn log_density(&mut self, theta: &[f64]) -> Result<f64, DensityError>;
+    /// log p(θ); writes ∇ log p(θ) into `grad` (length d, overwritten).
+    fn log_density_grad(&mut self, theta: &[f64], grad: &mut [f64]) -> Result<f64, DensityError>;
+
+    /// Number of rows N the likelihood sums over; 0 when the density has no such split.
+    fn n_rows(&self) -> usize {
+        0
+    }
+
     /// Prior plus (N/B)·likelihood over `rows` (B = rows.len(), indexes < N); the gradient of
-    /// that sum is written into `grad`. With all rows this equals [`Density::log_density_grad`].
+    /// that sum is written into `grad`. With all rows this equals
+    /// [`Density::log_density_grad`].
+    ///
+    /// The default serves densities without rows (N = 0): `rows` is empty and the whole
+    /// density is returned as the prior part.
     fn minibatch_grad(
         &mut self,
         theta: &[f64],
         rows: &[usize],
         grad: &mut [f64],
-    ) -> Result<Split, DensityError>;
+    ) -> Result<Split, DensityError> {
+        debug_assert!(
+            rows.is_empty(),
+            "a density without rows was asked for a minibatch"
+        );
+        let prior = self.log_density_grad(theta, grad)?;
+        Ok(Split {
+            prior,
+            likelihood: 0.0,
+        })
+    }
 }
 
 /// A thread-safe density that hands each chain its own evaluator.

@@ -1,12 +1,38 @@
 //! Named, constrained draws: θ expanded per draw into the model's quantities in CmdStan column
-//! order, sinks that keep them in memory or write them as CmdStan CSV, and their summary.
+//! order, the one sink family every engine writes through (in memory, or CmdStan CSV with the
+//! run's configuration lines), running any engine on a posterior, and the draws' summary.
+//!
+//! ```
+//! use bnnppl::api::Model;
+//! use bnnppl::engine::Svi;
+//!
+//! let model = Model::from_str("mean.bnn", r#"
+//!     data { y: vector[N] }
+//!     param { mu: real }
+//!     prior { mu ~ normal(0, 10) }
+//!     likelihood { y ~ normal(mu, 1) }
+//! "#)?;
+//! let posterior = model.bind_json(r#"{"N": 4, "y": [1.0, 2.0, 3.0, 2.0]}"#)?;
+//! // SVI is an engine like NUTS: the same call returns draws from the fitted guide.
+//! let svi = Svi { steps: 2000, lr: 0.05, draws: 500, ..Svi::default() };
+//! let run = posterior.run(&svi, 1)?;
+//! let mu = run.draws.summary().into_iter().find(|r| r.name == "mu").unwrap();
+//! assert!((mu.mean - 2.0).abs() < 0.2, "{}", mu.mean);
+//! assert_eq!(run.fits[0].trace.len(), 2000);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
-use crate::engine::{Adaptation, DrawSink, DrawStats, SinkError, SinkFactory};
+use crate::engine::svi::ElboPoint;
+use crate::engine::{
+    run_one, Adaptation, DrawSink, DrawStats, Engine, EngineError, FitStep, FitSummary, GuideDraws,
+    Nuts, ProgressEvent, RunControl, SinkError, SinkFactory, Stop, Svi, SviResult, TraceFactory,
+};
 use crate::posterior::{Posterior, PosteriorEval};
-use crate::stan_csv::{stan_column_names, SamplerStats, StanCsvWriter};
+use crate::stan_csv::{format_f64, stan_column_names, SamplerStats, StanCsvWriter};
 use crate::summary::{summarize, SummaryRow};
 use rand_chacha::ChaCha8Rng;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Which quantities are stored per draw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -215,12 +241,25 @@ impl SinkFactory for MemoryFactory {
     }
 }
 
-/// A sink writing one chain as CmdStan CSV, draw by draw, and keeping the draws for the summary.
+/// A sink writing one chain as CmdStan CSV, draw by draw, and keeping the draws for the summary;
+/// a fitting engine's optimizer steps go to a trace file beside it.
+///
+/// The chain file is created when it is first written to — at the end of warmup, at the first
+/// draw, or when the chain finishes — so a fitting engine's results (the steps it ran) reach its
+/// configuration lines.
 pub struct CsvSink {
-    writer: StanCsvWriter<std::io::BufWriter<std::fs::File>>,
+    path: PathBuf,
+    dir: PathBuf,
+    chain: usize,
+    config: Vec<(String, String)>,
+    columns: Vec<String>,
+    writer: Option<StanCsvWriter<std::io::BufWriter<std::fs::File>>>,
+    /// The fit's trace file and its writer, once the first step arrived.
+    trace: Option<std::io::BufWriter<std::fs::File>>,
     memory: MemorySink,
     started: std::time::Instant,
-    warmup_seconds: f64,
+    /// Seconds until warmup (or the fit) ended.
+    warmup_seconds: Option<f64>,
 }
 
 impl std::fmt::Debug for CsvSink {
@@ -236,6 +275,30 @@ impl CsvSink {
     pub fn draws(self) -> ChainDraws {
         self.memory.draws
     }
+
+    /// The chain file's writer, creating the file with its header on first use.
+    fn writer(
+        &mut self,
+    ) -> Result<&mut StanCsvWriter<std::io::BufWriter<std::fs::File>>, SinkError> {
+        if self.writer.is_none() {
+            let file = std::fs::File::create(&self.path)?;
+            let writer =
+                StanCsvWriter::new(std::io::BufWriter::new(file), &self.config, &self.columns)
+                    .map_err(io)?;
+            self.writer = Some(writer);
+        }
+        Ok(self
+            .writer
+            .as_mut()
+            .expect("internal: writer created above"))
+    }
+
+    /// Marks the end of warmup (or of the fit) for the timing block, once.
+    fn warmup_ended(&mut self) {
+        if self.warmup_seconds.is_none() {
+            self.warmup_seconds = Some(self.started.elapsed().as_secs_f64());
+        }
+    }
 }
 
 fn io(e: impl std::fmt::Display) -> SinkError {
@@ -244,8 +307,8 @@ fn io(e: impl std::fmt::Display) -> SinkError {
 
 impl DrawSink for CsvSink {
     fn adaptation_done(&mut self, adaptation: &Adaptation) -> Result<(), SinkError> {
-        self.warmup_seconds = self.started.elapsed().as_secs_f64();
-        self.writer
+        self.warmup_ended();
+        self.writer()?
             .write_adaptation(adaptation.step_size, &adaptation.inv_mass)
             .map_err(io)?;
         self.memory.adaptation_done(adaptation)
@@ -254,19 +317,55 @@ impl DrawSink for CsvSink {
         if stats.warmup {
             return Ok(());
         }
+        self.warmup_ended();
         self.memory.draw(theta, stats)?;
+        self.writer()?;
         let w = self.memory.row.len();
         let n = self.memory.draws.values.len();
         let row = &self.memory.draws.values[n - w..];
         self.writer
+            .as_mut()
+            .expect("internal: writer created above")
             .write_draw(&sampler_stats(stats), row)
             .map_err(io)
     }
     fn finish(&mut self) -> Result<(), SinkError> {
+        if let Some(trace) = &mut self.trace {
+            std::io::Write::flush(trace)?;
+        }
         let total = self.started.elapsed().as_secs_f64();
-        self.writer
-            .write_timing(self.warmup_seconds, total - self.warmup_seconds)
+        let warmup = self.warmup_seconds.unwrap_or(total);
+        self.writer()?
+            .write_timing(warmup, total - warmup)
             .map_err(io)
+    }
+    fn fit_step(&mut self, step: &FitStep) -> Result<(), SinkError> {
+        use std::io::Write as _;
+        if self.trace.is_none() {
+            let name = match self.chain {
+                0 => format!("{}.csv", step.objective),
+                k => format!("{}_{}.csv", step.objective, k + 1),
+            };
+            let mut file = std::io::BufWriter::new(std::fs::File::create(self.dir.join(name))?);
+            writeln!(file, "step,{},smoothed", step.objective)?;
+            self.trace = Some(file);
+        }
+        let file = self.trace.as_mut().expect("internal: trace created above");
+        writeln!(
+            file,
+            "{},{},{}",
+            step.step,
+            format_f64(step.value),
+            format_f64(step.smoothed)
+        )?;
+        Ok(())
+    }
+    fn fit_done(&mut self, fit: &FitSummary) -> Result<(), SinkError> {
+        self.warmup_ended();
+        if let Some((_, steps)) = self.config.iter_mut().find(|(k, _)| k == "steps") {
+            *steps = fit.steps.to_string();
+        }
+        Ok(())
     }
 }
 
@@ -281,7 +380,8 @@ pub struct CsvFactory {
     pub save: Save,
     /// The run's seed.
     pub seed: u64,
-    /// Configuration lines for the header (`# key = value`).
+    /// Configuration lines for the header (`# key = value`), as [`run_config`] makes them; the
+    /// sink appends `chain_id`, and a fitting engine's sink sets `steps` to the steps it ran.
     pub config: Vec<(String, String)>,
 }
 
@@ -301,44 +401,163 @@ impl SinkFactory for CsvFactory {
             seed: self.seed,
         }
         .sink(chain, dim)?;
-        let (names, _) = columns(&self.posterior, self.save);
-        let file = std::fs::File::create(self.path(chain))?;
+        let (columns, _) = columns(&self.posterior, self.save);
         let mut config = self.config.clone();
         config.push(("chain_id".into(), (chain + 1).to_string()));
-        let writer =
-            StanCsvWriter::new(std::io::BufWriter::new(file), &config, &names).map_err(io)?;
         Ok(CsvSink {
-            writer,
+            path: self.path(chain),
+            dir: self.dir.clone(),
+            chain,
+            config,
+            columns,
+            writer: None,
+            trace: None,
             memory,
             started: std::time::Instant::now(),
-            warmup_seconds: 0.0,
+            warmup_seconds: None,
         })
     }
 }
 
+/// The configuration lines of a run's output, the same frame for every engine: the model,
+/// the version and the engine's name, the engine's run settings, the model's networks (whose
+/// weights `summary` leaves out), then the engine's tuning.
+pub fn run_config<E: Engine>(
+    model: &str,
+    engine: &E,
+    posterior: &Posterior,
+) -> Vec<(String, String)> {
+    let header = engine.header();
+    let networks: Vec<&str> = posterior
+        .model()
+        .networks
+        .iter()
+        .map(|n| n.name.as_str())
+        .collect();
+    let mut config: Vec<(String, String)> = vec![
+        ("model".into(), model.into()),
+        ("bnnppl_version".into(), env!("CARGO_PKG_VERSION").into()),
+        ("engine".into(), engine.name().into()),
+    ];
+    config.extend(header.run);
+    config.push(("networks".into(), networks.join(",")));
+    config.extend(header.tuning);
+    config
+}
+
+/// A run's named draws and what each chain's engine left besides them ([`Engine::Fit`]).
+#[derive(Debug, Clone)]
+pub struct Run<X> {
+    /// The draws of every chain.
+    pub draws: Draws,
+    /// One per chain, in chain-id order.
+    pub fits: Vec<X>,
+}
+
 impl Posterior {
-    /// Samples with any engine and returns the named draws (every parameter and predict
-    /// quantity), all chains on all cores. `seed` drives the predict block's draws.
-    pub fn sample_with<E: crate::engine::Engine>(
-        &self,
-        engine: &E,
-        seed: u64,
-    ) -> Result<Draws, crate::engine::EngineError> {
+    /// Runs any engine (all chains on all cores) and returns the named draws (every parameter
+    /// and predict quantity) with each chain's [`Engine::Fit`]. `seed` drives the predict
+    /// block's draws.
+    pub fn run<E: Engine>(&self, engine: &E, seed: u64) -> Result<Run<E::Fit>, EngineError> {
         let factory = MemoryFactory {
             posterior: self.clone(),
             save: Save::All,
             seed,
         };
-        let report = engine.run(self, &factory, &crate::engine::RunControl::default())?;
+        let report = engine.run(self, &factory, &RunControl::default())?;
         let (columns, _) = columns(self, Save::All);
-        Ok(Draws {
-            columns,
-            chains: report.chains.into_iter().map(|c| c.sink.draws).collect(),
+        let (chains, fits) = report
+            .chains
+            .into_iter()
+            .map(|c| (c.sink.draws, c.fit))
+            .unzip();
+        Ok(Run {
+            draws: Draws { columns, chains },
+            fits,
         })
     }
 
+    /// Samples with any engine and returns the named draws; see [`Posterior::run`].
+    pub fn sample_with<E: Engine>(&self, engine: &E, seed: u64) -> Result<Draws, EngineError> {
+        Ok(self.run(engine, seed)?.draws)
+    }
+
     /// Samples with NUTS and returns the named draws.
-    pub fn sample(&self, nuts: &crate::engine::Nuts) -> Result<Draws, crate::engine::EngineError> {
+    pub fn sample(&self, nuts: &Nuts) -> Result<Draws, EngineError> {
         self.sample_with(nuts, nuts.seed)
+    }
+
+    /// Fits a Gaussian guide by SVI with these settings (no draws are made; see
+    /// [`SviFit::draws`]).
+    pub fn fit_svi(&self, svi: &Svi) -> Result<SviFit, EngineError> {
+        self.fit_svi_with(svi, &mut |_| true)
+    }
+
+    /// Fits a Gaussian guide as chain 0 of an [`Engine::run`] would, calling `on_step` after
+    /// every step (return false to stop).
+    pub fn fit_svi_with(
+        &self,
+        svi: &Svi,
+        on_step: &mut dyn FnMut(&ElboPoint) -> bool,
+    ) -> Result<SviFit, EngineError> {
+        let fit_only = Svi {
+            draws: 0,
+            ..svi.clone()
+        };
+        let interrupt = AtomicBool::new(false);
+        let abort = AtomicBool::new(false);
+        let hook = std::cell::RefCell::new(on_step);
+        let progress = |e: &ProgressEvent| {
+            if let Some(step) = e.fit {
+                let point = ElboPoint {
+                    step: step.step,
+                    elbo: step.value,
+                    smoothed: step.smoothed,
+                };
+                if !(hook.borrow_mut())(&point) {
+                    interrupt.store(true, Ordering::Relaxed);
+                }
+            }
+        };
+        let sink = TraceFactory::default()
+            .sink(0, self.layout().dim())
+            .map_err(|source| EngineError::Sink { chain: 0, source })?;
+        let stop = Stop {
+            interrupt: &interrupt,
+            abort: &abort,
+        };
+        let report = run_one(&fit_only, self, sink, 0, stop, Some(&progress))?;
+        Ok(SviFit {
+            posterior: self.clone(),
+            settings: svi.clone(),
+            result: report.fit,
+        })
+    }
+}
+
+/// A guide fitted to a posterior.
+#[derive(Debug, Clone)]
+pub struct SviFit {
+    /// The posterior the guide approximates.
+    pub posterior: Posterior,
+    /// The settings of the fit.
+    pub settings: Svi,
+    /// The fitted guide, ELBO trace and counts.
+    pub result: SviResult,
+}
+
+impl SviFit {
+    /// `n` draws from the guide as named draws (one chain; sampler statistics other than
+    /// `lp` are 0), as [`GuideDraws`] makes them: `seed` drives θ (the stream an SVI run with
+    /// that seed draws from) and the predict block's draws.
+    pub fn draws(&self, n: usize, seed: u64) -> Draws {
+        let engine = GuideDraws {
+            guide: self.result.guide.clone(),
+            draws: n,
+            seed,
+        };
+        self.posterior
+            .sample_with(&engine, seed)
+            .expect("internal: the guide was fitted to this posterior")
     }
 }

@@ -46,4 +46,3 @@ pub mod source;
 pub mod stan_csv;
 pub mod summary;
 pub mod syntax;
-pub mod variational;

@@ -4,11 +4,13 @@
 use crate::autodiff::{backward, forward, Workspace};
 use crate::check::verify_dims;
 use crate::data::BoundData;
-use crate::density::{check_finite, Density, DensityError, MinibatchDensity, Split, Target};
+use crate::density::{check_finite, Density, DensityError, Split, Target};
 use crate::diagnostic::Diagnostic;
 use crate::ir::CheckedModel;
 use crate::lower::{lower, lower_outputs, row_symbol, ParamLayout, Program, Sizes, SlotKind};
 use std::sync::Arc;
+
+pub use crate::lower::UnconstrainError;
 
 #[derive(Debug)]
 struct Inner {
@@ -206,9 +208,7 @@ impl Density for PosteriorEval {
         backward(p, &mut self.ws, 1.0, grad);
         check_finite(e.prior + e.likelihood, grad)
     }
-}
 
-impl MinibatchDensity for PosteriorEval {
     fn n_rows(&self) -> usize {
         self.post.inner.rows
     }

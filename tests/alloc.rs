@@ -8,7 +8,7 @@
 //! backward.
 
 use bnnppl::api::Model;
-use bnnppl::density::{Density, MinibatchDensity};
+use bnnppl::density::Density;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 

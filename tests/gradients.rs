@@ -3,7 +3,7 @@
 
 use bnnppl::api::Model;
 use bnnppl::autodiff::reference::{eval_generic, forward_mode_gradient};
-use bnnppl::density::{Density, MinibatchDensity};
+use bnnppl::density::Density;
 use bnnppl::posterior::Posterior;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;

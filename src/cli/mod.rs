@@ -7,6 +7,7 @@ mod bench;
 mod check;
 mod diagnose;
 mod predict;
+mod run;
 mod sample;
 mod summary;
 mod svi;

@@ -1,20 +1,15 @@
-//! `bnnppl svi`: fits a Gaussian guide by SVI and writes the directory `sample` writes
-//! (chain_1.csv of draws from the guide, summary.csv, summary.txt) plus elbo.csv and guide.json.
+//! `bnnppl svi`: fits a Gaussian guide by SVI through the shared runner and writes the directory
+//! `sample` writes (chain_1.csv of draws from the guide, summary.csv, summary.txt), the ELBO
+//! trace (elbo.csv, by the draws sink) and guide.json.
 
 use super::check::{bind_posterior, load};
-use super::sample::{output_dir, SaveKind};
-use super::summary::{report, ChainColumns, ReportInput};
-use super::{
-    Failure, ModelArgs, Output, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_IO, EXIT_MODEL, EXIT_USAGE,
-};
+use super::run::{output_dir, run, write_file, RunSpec, SaveKind};
+use super::{Failure, ModelArgs, Output, EXIT_INTERRUPTED};
 use crate::engine::svi::{Decay, GuideKind, Init};
-use crate::engine::{EngineError, Svi};
-use crate::stan_csv::{format_f64, SamplerStats, StanCsvWriter};
+use crate::engine::Svi;
 use clap::ValueEnum;
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 /// Adam steps of the `--init map` warm start.
 const MAP_STEPS: usize = 300;
@@ -81,25 +76,6 @@ pub struct SviArgs {
     pub quiet: bool,
 }
 
-fn engine_failure(e: EngineError) -> Failure {
-    let code = match &e {
-        EngineError::Init { .. } | EngineError::Density { .. } => EXIT_MODEL,
-        EngineError::Settings(_) => EXIT_USAGE,
-        _ => EXIT_INTERNAL,
-    };
-    Failure {
-        message: format!("error: {e}"),
-        code,
-    }
-}
-
-fn io_failure(path: &std::path::Path, e: impl std::fmt::Display) -> Failure {
-    Failure {
-        message: format!("error: cannot write {}: {e}", path.display()),
-        code: EXIT_IO,
-    }
-}
-
 /// Runs `svi`.
 pub fn svi(args: &SviArgs) -> Result<Output, Failure> {
     let model = load(&args.model)?;
@@ -125,55 +101,21 @@ pub fn svi(args: &SviArgs) -> Result<Output, Failure> {
         draws: args.draws,
         ..Svi::default()
     };
-
-    let interrupt = Arc::new(AtomicBool::new(false));
-    {
-        let flag = interrupt.clone();
-        let _ = ctrlc::set_handler(move || {
-            if flag.swap(true, Ordering::SeqCst) {
-                std::process::exit(EXIT_INTERRUPTED);
-            }
-        });
-    }
-    let bar = (!args.quiet).then(|| {
-        let b = indicatif::ProgressBar::new(args.steps as u64);
-        b.set_style(
-            indicatif::ProgressStyle::with_template("svi {bar:30} {pos:>6}/{len} ELBO {msg}")
-                .expect("internal: valid progress template"),
-        );
-        b
-    });
-    let mut on_step = |p: &crate::engine::svi::ElboPoint| {
-        if let Some(b) = &bar {
-            b.set_position(p.step as u64);
-            // Formatting the message allocates; every 50 steps is enough for the eye.
-            if p.step % 50 == 1 {
-                b.set_message(format!("{:.2}", p.smoothed));
-            }
-        }
-        !interrupt.load(Ordering::Relaxed)
+    let spec = RunSpec {
+        posterior: &post,
+        stem: &stem,
+        dir: &dir,
+        save,
+        seed: args.seed,
+        chain_ids: None,
+        threads: None,
+        quiet: args.quiet,
     };
-    let fit = post
-        .fit_svi_with(&settings, &mut on_step)
-        .map_err(engine_failure)?;
-    if let Some(b) = &bar {
-        b.finish();
-    }
-    let res = &fit.result;
-
-    // elbo.csv
-    let mut elbo = String::from("step,elbo,smoothed\n");
-    for p in &res.trace {
-        let _ = writeln!(
-            elbo,
-            "{},{},{}",
-            p.step,
-            format_f64(p.elbo),
-            format_f64(p.smoothed)
-        );
-    }
-    let path = dir.join("elbo.csv");
-    std::fs::write(&path, elbo).map_err(|e| io_failure(&path, e))?;
+    let ran = run(&settings, spec)?;
+    let res = ran
+        .fits
+        .first()
+        .expect("internal: svi runs one chain and returns its fit");
 
     // guide.json: the guide's parameters, and where each model parameter sits in θ.
     let g = &res.guide;
@@ -201,80 +143,15 @@ pub fn svi(args: &SviArgs) -> Result<Output, Failure> {
         "converged": res.converged,
         "final_smoothed_elbo": res.trace.last().map(|p| p.smoothed),
     });
-    let path = dir.join("guide.json");
     let text = serde_json::to_string_pretty(&json).expect("internal: JSON of numbers");
-    std::fs::write(&path, text + "\n").map_err(|e| io_failure(&path, e))?;
-
-    // chain_1.csv: draws from the guide in sample's layout.
-    let networks: Vec<String> = post
-        .model()
-        .networks
-        .iter()
-        .map(|n| n.name.clone())
-        .collect();
-    let config: Vec<(String, String)> = vec![
-        ("model".into(), stem.clone()),
-        ("bnnppl_version".into(), env!("CARGO_PKG_VERSION").into()),
-        ("engine".into(), "svi".into()),
-        ("method".into(), "variational".into()),
-        (
-            "note".into(),
-            "draws from the fitted guide; lp__ is log p(theta) at the draw; accept_stat__ \
-             stepsize__ treedepth__ n_leapfrog__ divergent__ energy__ are 0 (no sampler)"
-                .into(),
-        ),
-        ("guide".into(), g.kind.to_string()),
-        ("seed".into(), args.seed.to_string()),
-        ("steps".into(), res.trace.len().to_string()),
-        ("lr".into(), args.lr.to_string()),
-        ("particles".into(), args.particles.to_string()),
-        (
-            "batch_size".into(),
-            args.batch_size
-                .map_or_else(|| "all".to_string(), |b| b.to_string()),
-        ),
-        ("num_samples".into(), args.draws.to_string()),
-        ("networks".into(), networks.join(",")),
-        ("chain_id".into(), "1".into()),
-    ];
-    let (columns, _) = crate::draws::columns(&post, save);
-    let path = dir.join("chain_1.csv");
-    let file = std::fs::File::create(&path).map_err(|e| io_failure(&path, e))?;
-    let mut writer = StanCsvWriter::new(std::io::BufWriter::new(file), &config, &columns)
-        .map_err(|e| io_failure(&path, e))?;
-    let width = columns.len();
-    let mut chain = ChainColumns {
-        values: vec![Vec::with_capacity(args.draws); width],
-        ..ChainColumns::default()
-    };
-    fit.for_each_draw(args.draws, args.seed, save, |lp, row| {
-        let stats = SamplerStats {
-            lp,
-            accept_stat: 0.0,
-            stepsize: 0.0,
-            treedepth: 0,
-            n_leapfrog: 0,
-            divergent: false,
-            energy: 0.0,
-        };
-        chain.lp.push(lp);
-        chain.divergent.push(false);
-        chain.treedepth.push(0);
-        chain.energy.push(0.0);
-        for (c, &v) in chain.values.iter_mut().zip(row) {
-            c.push(v);
-        }
-        writer.write_draw(&stats, row)
-    })
-    .map_err(|e| io_failure(&path, e))?;
-    writer.into_inner().map_err(|e| io_failure(&path, e))?;
+    write_file(&dir, "guide.json", &(text + "\n"))?;
 
     let seconds = res.elapsed.as_secs_f64();
     let last = res.trace.last().map_or(f64::NAN, |p| p.smoothed);
     let mut text = format!(
         "{} after {} steps in {:.1} s ({:.0} steps per second, {} gradient evaluations); \
          smoothed ELBO {:.3}{}\n",
-        if res.interrupted {
+        if ran.interrupted {
             "Interrupted"
         } else {
             "Fitted"
@@ -302,25 +179,16 @@ pub fn svi(args: &SviArgs) -> Result<Output, Failure> {
         "{} draws from the {} guide in {}",
         args.draws,
         g.kind,
-        path.display()
+        ran.files[0].display()
     );
     if args.draws > 0 {
-        let input = ReportInput {
-            columns,
-            chains: vec![chain],
-            max_depth: 0,
-            networks,
-            variational: true,
-        };
-        let (table, csv) = report(&input, false);
+        let (table, csv) = ran.summary(&post, save);
         text.push('\n');
         text.push_str(&table);
-        for (name, body) in [("summary.csv", &csv), ("summary.txt", &table)] {
-            let p = dir.join(name);
-            std::fs::write(&p, body).map_err(|e| io_failure(&p, e))?;
-        }
+        write_file(&dir, "summary.csv", &csv)?;
+        write_file(&dir, "summary.txt", &table)?;
     }
-    if res.interrupted {
+    if ran.interrupted {
         return Err(Failure {
             message: text,
             code: EXIT_INTERRUPTED,

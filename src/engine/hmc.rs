@@ -8,11 +8,11 @@
 use rand::{Rng, RngExt};
 
 use super::adapt::{DualAveraging, WindowedVariance};
-use super::init::{find_start, Init};
+use super::init::{start_sampler, Init};
 use super::leapfrog::{draw_momentum, kinetic_energy, leapfrog};
 use super::rng::chain_rng;
 use super::{
-    validate_step_size, Adaptation, ChainOutput, DrawSink, DrawStats, Engine, EngineError,
+    validate_step_size, Adaptation, ChainOutput, DrawSink, DrawStats, Engine, EngineError, Header,
 };
 use crate::density::{Density, DensityError};
 
@@ -75,6 +75,23 @@ impl Hmc {
 }
 
 impl Engine for Hmc {
+    type Fit = ();
+
+    fn name(&self) -> &'static str {
+        "hmc"
+    }
+    fn header(&self) -> Header {
+        Header {
+            run: super::nuts::mcmc_run_header(
+                self.seed,
+                self.chains,
+                self.warmup,
+                self.draws,
+                self.target_accept,
+            ),
+            tuning: vec![("steps".into(), self.n_leapfrog.to_string())],
+        }
+    }
     fn chains(&self) -> usize {
         self.chains
     }
@@ -93,13 +110,7 @@ impl Engine for Hmc {
     ) -> Result<(), EngineError> {
         self.validate()?;
         let mut rng = chain_rng(self.seed, chain);
-        let start = find_start(&mut density, &self.init, &mut rng, false).map_err(|e| {
-            EngineError::Init {
-                chain,
-                attempts: e.attempts,
-                reason: e.reason,
-            }
-        })?;
+        let start = start_sampler(&mut density, &self.init, &mut rng, false, chain)?;
         let dim = density.dim();
         let mut state = State {
             theta: start.theta,

@@ -1,12 +1,15 @@
-//! Starting points and the panic guard: Stan's uniform(−2, 2) initialization with retries, user
-//! initial values, and a wrapper that turns a panic inside the density into a fatal error.
+//! Starting points and the panic guard, shared by every engine: Stan's uniform(−2, 2)
+//! initialization with retries, user initial values, the MAP warm start, and a wrapper that
+//! turns a panic inside the density into a fatal error.
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use rand::{Rng, RngExt};
 
-use crate::density::{check_finite, Density, DensityError};
+use super::optim::{ascend, Ascent};
+use super::EngineError;
+use crate::density::{check_finite, Density, DensityError, Split};
 
 /// How many random starting points are tried before a chain gives up (Stan's limit).
 pub const MAX_INIT_ATTEMPTS: usize = 100;
@@ -22,6 +25,14 @@ pub enum Init {
     },
     /// The given θ (length d), used for every chain; it must have a finite log-density.
     User(Vec<f64>),
+    /// A random start (radius 2), then `steps` Adam steps ascending log p(θ), so the chain
+    /// (or the guide) starts near a mode. Samplers ascend on the full data with
+    /// [`Ascent::default`]; fitting engines with their own learning rate, clipping and
+    /// minibatches.
+    Map {
+        /// Adam steps of the warm start.
+        steps: usize,
+    },
 }
 
 impl Default for Init {
@@ -76,6 +87,8 @@ pub(crate) struct Start {
     pub log_density: f64,
     /// ∇ log p(θ).
     pub grad: Vec<f64>,
+    /// Points evaluated to find it (each one gradient evaluation).
+    pub attempts: usize,
 }
 
 /// A failed initialization: how many points were tried and why the last one failed.
@@ -86,7 +99,8 @@ pub(crate) struct InitError {
 }
 
 /// Finds a starting point as Stan does: user values as given, or uniform(−radius, radius)
-/// draws retried while the density reports a recoverable (non-finite) failure.
+/// draws retried while the density reports a recoverable (non-finite) failure. For
+/// [`Init::Map`] this is the random start (radius 2) the warm start ascends from.
 ///
 /// A fatal density error (a panic, say) ends the search at once. With
 /// `require_nonzero_gradient` a random point whose gradient has an exact zero is retried too,
@@ -127,10 +141,14 @@ pub(crate) fn find_start<D: Density, R: Rng + ?Sized>(
                 theta: theta.clone(),
                 log_density,
                 grad,
+                attempts: 1,
             })
         }
-        Init::Random { radius } => {
-            let radius = *radius;
+        Init::Random { .. } | Init::Map { .. } => {
+            let radius = match init {
+                Init::Random { radius } => *radius,
+                Init::User(_) | Init::Map { .. } => 2.0,
+            };
             if !(radius.is_finite() && radius > 0.0) {
                 return fail(0, InitFailure::BadRadius(radius));
             }
@@ -152,6 +170,7 @@ pub(crate) fn find_start<D: Density, R: Rng + ?Sized>(
                                     theta,
                                     log_density,
                                     grad,
+                                    attempts: attempt,
                                 })
                             }
                         }
@@ -168,8 +187,47 @@ pub(crate) fn find_start<D: Density, R: Rng + ?Sized>(
     }
 }
 
+/// A sampler's start: [`find_start`], then for [`Init::Map`] the warm start by full-data Adam
+/// ascent ([`Ascent::default`]) and a fresh evaluation at the point it reached.
+pub(crate) fn start_sampler<D: Density, R: Rng + ?Sized>(
+    density: &mut D,
+    init: &Init,
+    rng: &mut R,
+    require_nonzero_gradient: bool,
+    chain: usize,
+) -> Result<Start, EngineError> {
+    let init_error = |e: InitError| EngineError::Init {
+        chain,
+        attempts: e.attempts,
+        reason: e.reason,
+    };
+    let mut start = find_start(density, init, rng, require_nonzero_gradient).map_err(init_error)?;
+    if let Init::Map { steps } = init {
+        let mut grad = vec![0.0; start.theta.len()];
+        ascend(
+            density,
+            &mut start.theta,
+            *steps,
+            &Ascent::default(),
+            None,
+            rng,
+            &mut grad,
+        )
+        .map_err(|(draw, source)| EngineError::Density {
+            chain,
+            draw,
+            source,
+        })?;
+        let reached = Init::User(start.theta.clone());
+        let attempts = start.attempts;
+        start = find_start(density, &reached, rng, require_nonzero_gradient).map_err(init_error)?;
+        start.attempts += attempts;
+    }
+    Ok(start)
+}
+
 /// Evaluates and also checks the values, so a density that does not check its own output
-/// cannot start a chain at a non-finite point.
+/// cannot start a chain at a non-finite point (once per chain; the hot path trusts the seam).
 fn evaluate<D: Density>(
     density: &mut D,
     theta: &[f64],
@@ -200,6 +258,19 @@ impl<D: Density> Density for Guarded<D> {
     fn log_density_grad(&mut self, theta: &[f64], grad: &mut [f64]) -> Result<f64, DensityError> {
         let inner = &mut self.0;
         catch_unwind(AssertUnwindSafe(|| inner.log_density_grad(theta, grad)))
+            .unwrap_or_else(|payload| Err(DensityError::Panicked(panic_message(&*payload))))
+    }
+    fn n_rows(&self) -> usize {
+        self.0.n_rows()
+    }
+    fn minibatch_grad(
+        &mut self,
+        theta: &[f64],
+        rows: &[usize],
+        grad: &mut [f64],
+    ) -> Result<Split, DensityError> {
+        let inner = &mut self.0;
+        catch_unwind(AssertUnwindSafe(|| inner.minibatch_grad(theta, rows, grad)))
             .unwrap_or_else(|payload| Err(DensityError::Panicked(panic_message(&*payload))))
     }
 }

@@ -1,10 +1,15 @@
-//! Sampling engines over the density seam: NUTS (on nuts-rs), static HMC, and the chain runner
-//! that drives them in parallel threads.
+//! Inference engines over the density seam — NUTS (on nuts-rs), static HMC and SVI — and the
+//! one chain runner that drives every engine in parallel threads.
 //!
-//! Engines see only [`crate::density`]: a [`Target`] hands each chain its own evaluator, and the
-//! chain streams θ and sampler statistics into a [`DrawSink`] made by the caller's
-//! [`SinkFactory`]. Chain `c` draws from [`rng::chain_rng`]`(seed, c)`, so its draws do not
-//! depend on which other chains run or on the number of threads.
+//! Engines see only [`crate::density`]: a [`Target`] hands each chain its own evaluator (value,
+//! gradient, and minibatch gradient with its prior/likelihood split), and the chain streams θ and
+//! statistics into a [`DrawSink`] made by the caller's [`SinkFactory`] — sampling draws, warmup
+//! draws, and a fitting engine's optimizer steps alike. Chain `c` draws from
+//! [`rng::chain_rng`]`(seed, c)` (a fitting engine from streams derived from `c`), so its draws
+//! do not depend on which other chains run or on the number of threads.
+//!
+//! The pieces engines share live here too: one [`Init`] and one start finder, the optimizer
+//! ([`optim`]: Adam, schedules, clipping) and the minibatch epoch order ([`batches`]).
 //!
 //! ```
 //! use bnnppl::density::FnDensity;
@@ -30,10 +35,12 @@ use std::time::{Duration, Instant};
 use crate::density::{Density, DensityError, Target};
 
 mod adapt;
+pub mod batches;
 pub mod hmc;
 mod init;
 pub mod leapfrog;
 pub mod nuts;
+pub mod optim;
 pub mod output;
 pub mod rng;
 pub mod svi;
@@ -41,11 +48,12 @@ pub mod svi;
 pub use hmc::Hmc;
 pub use init::{Init, InitFailure, MAX_INIT_ATTEMPTS};
 pub use nuts::{MassMatrix, Nuts};
+pub use optim::Decay;
 pub use output::{
-    Adaptation, ChainTrace, DrawSink, DrawStats, Phase, ProgressEvent, ProgressFn, SinkError,
-    SinkFactory, Trace, TraceFactory, TraceSink,
+    Adaptation, ChainTrace, DrawSink, DrawStats, FitStep, FitSummary, Phase, ProgressEvent,
+    ProgressFn, SinkError, SinkFactory, Trace, TraceFactory, TraceSink,
 };
-pub use svi::{Decay, GuideKind, Svi, SviResult};
+pub use svi::{GuideDraws, GuideKind, Svi, SviResult};
 
 /// Why a run failed. Recoverable density failures never get here: they are divergences.
 #[derive(Debug, thiserror::Error)]
@@ -164,9 +172,9 @@ pub enum ChainStatus {
     Interrupted,
 }
 
-/// What one chain did, with its sink.
+/// What one chain did, with its sink and what the engine left besides draws.
 #[derive(Debug)]
-pub struct ChainReport<S> {
+pub struct ChainReport<S, X = ()> {
     /// Chain id.
     pub chain: usize,
     /// Finished or interrupted.
@@ -181,20 +189,25 @@ pub struct ChainReport<S> {
     pub warmup_divergences: usize,
     /// Leapfrog steps (gradient evaluations in trajectories), warmup included.
     pub n_leapfrog: u64,
+    /// Optimizer steps of a fitting engine (0 for samplers).
+    pub fit_steps: usize,
     /// Wall-clock time of the chain.
     pub elapsed: Duration,
     /// The chain's sink, with whatever it kept.
     pub sink: S,
+    /// What the engine left besides draws ([`Engine::Fit`]): nothing for samplers, the fitted
+    /// guide for SVI.
+    pub fit: X,
 }
 
 /// What a run did, one report per chain in the order of the chain ids.
 #[derive(Debug)]
-pub struct RunReport<S> {
+pub struct RunReport<S, X = ()> {
     /// Per-chain reports.
-    pub chains: Vec<ChainReport<S>>,
+    pub chains: Vec<ChainReport<S, X>>,
 }
 
-impl<S> RunReport<S> {
+impl<S, X> RunReport<S, X> {
     /// Whether any chain was interrupted.
     pub fn interrupted(&self) -> bool {
         self.chains
@@ -203,7 +216,7 @@ impl<S> RunReport<S> {
     }
 }
 
-impl RunReport<TraceSink> {
+impl<X> RunReport<TraceSink, X> {
     /// The in-memory draws of all chains.
     pub fn into_trace(self) -> Trace {
         let interrupted = self.interrupted();
@@ -220,14 +233,16 @@ pub struct ChainOutput<'a, S> {
     sink: &'a mut S,
     interrupt: &'a AtomicBool,
     abort: &'a AtomicBool,
-    progress: Option<&'a ProgressFn>,
+    progress: Option<&'a dyn Fn(&ProgressEvent)>,
     warmup: usize,
     total: usize,
+    fit_total: usize,
     warmup_draws: usize,
     draws: usize,
     divergences: usize,
     warmup_divergences: usize,
     n_leapfrog: u64,
+    fit_steps: usize,
     interrupted: bool,
 }
 
@@ -287,30 +302,90 @@ impl<S: DrawSink> ChainOutput<'_, S> {
                 total: self.total,
                 phase,
                 divergences: self.divergences + self.warmup_divergences,
+                fit: None,
             });
         }
         Ok(())
     }
+
+    /// Passes one optimizer step of a fitting engine to the sink and the progress hook.
+    pub fn fit_step(&mut self, step: &FitStep) -> Result<(), EngineError> {
+        self.sink
+            .fit_step(step)
+            .map_err(|source| EngineError::Sink {
+                chain: self.chain,
+                source,
+            })?;
+        self.fit_steps += 1;
+        if let Some(progress) = self.progress {
+            progress(&ProgressEvent {
+                chain: self.chain,
+                draw: step.step.saturating_sub(1),
+                total: self.fit_total,
+                phase: Phase::Fitting,
+                divergences: 0,
+                fit: Some(*step),
+            });
+        }
+        Ok(())
+    }
+
+    /// Reports the end of a fitting engine's fit to the sink, before its first draw.
+    pub fn fit_done(&mut self, fit: &FitSummary) -> Result<(), EngineError> {
+        self.sink.fit_done(fit).map_err(|source| EngineError::Sink {
+            chain: self.chain,
+            source,
+        })
+    }
 }
 
-/// A sampler that runs chains over a [`Target`].
+/// An engine's settings as the `# key = value` configuration lines of its output, in two groups
+/// so every engine's header has the same frame: `run` is written after the model's identity
+/// (seed, draws, the engine's main settings), `tuning` after the model's network list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Header {
+    /// Run settings (`seed`, `num_samples`, …).
+    pub run: Vec<(String, String)>,
+    /// Algorithm details written last (`max_depth`, `metric`, …).
+    pub tuning: Vec<(String, String)>,
+}
+
+/// An inference engine that runs chains over a [`Target`]: a sampler (NUTS, HMC) or a fitting
+/// method whose chain optimizes then draws (SVI). Every engine runs through [`Engine::run`]:
+/// one panic guard, one way to stop, one sink per chain.
 pub trait Engine: Sync {
+    /// What one chain leaves besides its draws: `()` for samplers, the fitted guide for SVI.
+    type Fit: Send + std::fmt::Debug;
+
+    /// The engine's name in the output's configuration (`nuts`, `hmc`, `svi`).
+    fn name(&self) -> &'static str;
     /// Number of chains run when [`RunControl::chain_ids`] is `None`.
     fn chains(&self) -> usize;
     /// Warmup draws per chain.
     fn warmup(&self) -> usize;
     /// Sampling draws per chain.
     fn draws(&self) -> usize;
+    /// Optimizer steps a chain may run before its draws; 0 for samplers.
+    fn fit_steps(&self) -> usize {
+        0
+    }
+    /// Whether successive draws form a Markov chain with sampler diagnostics (divergences,
+    /// tree depth, E-BFMI); false for independent draws from a fitted approximation.
+    fn is_markov_chain(&self) -> bool {
+        true
+    }
+    /// The settings for the output's configuration lines.
+    fn header(&self) -> Header;
 
     /// Runs chain `chain` on its own evaluator, writing into `out` and checking
-    /// [`ChainOutput::stop_requested`] between draws. Called by [`Engine::run`], which guards the
-    /// density against panics; call `run` rather than this.
+    /// [`ChainOutput::stop_requested`] between draws (and optimizer steps). Called by
+    /// [`Engine::run`], which guards the density against panics; call `run` rather than this.
     fn run_chain<D: Density, S: DrawSink>(
         &self,
         density: D,
         chain: usize,
         out: &mut ChainOutput<'_, S>,
-    ) -> Result<(), EngineError>;
+    ) -> Result<Self::Fit, EngineError>;
 
     /// Runs the chains in parallel threads, each writing into its own sink.
     ///
@@ -321,7 +396,7 @@ pub trait Engine: Sync {
         target: &T,
         sinks: &F,
         control: &RunControl,
-    ) -> Result<RunReport<F::Sink>, EngineError>
+    ) -> Result<RunReport<F::Sink, Self::Fit>, EngineError>
     where
         Self: Sized,
     {
@@ -344,7 +419,7 @@ fn run_chains<E: Engine, T: Target, F: SinkFactory>(
     target: &T,
     sinks: &F,
     control: &RunControl,
-) -> Result<RunReport<F::Sink>, EngineError> {
+) -> Result<RunReport<F::Sink, E::Fit>, EngineError> {
     let ids: Vec<usize> = match &control.chain_ids {
         Some(ids) => ids.clone(),
         None => (0..engine.chains()).collect(),
@@ -367,8 +442,9 @@ fn run_chains<E: Engine, T: Target, F: SinkFactory>(
 
     let next = AtomicUsize::new(0);
     let abort = AtomicBool::new(false);
-    type Slot<S> = Option<Result<ChainReport<S>, EngineError>>;
-    let results: Mutex<Vec<Slot<F::Sink>>> = Mutex::new((0..ids.len()).map(|_| None).collect());
+    type Slot<S, X> = Option<Result<ChainReport<S, X>, EngineError>>;
+    let results: Mutex<Vec<Slot<F::Sink, E::Fit>>> =
+        Mutex::new((0..ids.len()).map(|_| None).collect());
 
     std::thread::scope(|scope| {
         for _ in 0..threads {
@@ -380,7 +456,18 @@ fn run_chains<E: Engine, T: Target, F: SinkFactory>(
                 if abort.load(Ordering::SeqCst) {
                     continue;
                 }
-                let result = run_one(engine, target, sinks, control, ids[k], &abort);
+                let chain = ids[k];
+                let result = sinks
+                    .sink(chain, target.dim())
+                    .map_err(|source| EngineError::Sink { chain, source })
+                    .and_then(|sink| {
+                        let progress = control.progress.as_deref().map(|p| p as _);
+                        let stop = Stop {
+                            interrupt: &control.interrupt,
+                            abort: &abort,
+                        };
+                        run_one(engine, target, sink, chain, stop, progress)
+                    });
                 if result.is_err() {
                     abort.store(true, Ordering::SeqCst);
                 }
@@ -413,15 +500,27 @@ fn run_chains<E: Engine, T: Target, F: SinkFactory>(
     }
 }
 
-/// Runs one chain: its evaluator behind the panic guard, its sink, its report.
-fn run_one<E: Engine, T: Target, F: SinkFactory>(
+/// The two flags that stop a chain after its current draw: the caller's interrupt and the run's
+/// abort (another chain failed).
+#[derive(Clone, Copy)]
+pub struct Stop<'a> {
+    /// Set by the caller (Ctrl-C, a library hook).
+    pub interrupt: &'a AtomicBool,
+    /// Set by the runner when another chain fails.
+    pub abort: &'a AtomicBool,
+}
+
+/// Runs one chain in the calling thread: its evaluator behind the panic guard, the given sink,
+/// its report. [`Engine::run`] calls this on its worker threads; a library caller that needs a
+/// progress hook borrowing local state (not `'static`) calls it directly.
+pub fn run_one<E: Engine, T: Target, S: DrawSink>(
     engine: &E,
     target: &T,
-    sinks: &F,
-    control: &RunControl,
+    mut sink: S,
     chain: usize,
-    abort: &AtomicBool,
-) -> Result<ChainReport<F::Sink>, EngineError> {
+    stop: Stop<'_>,
+    progress: Option<&dyn Fn(&ProgressEvent)>,
+) -> Result<ChainReport<S, E::Fit>, EngineError> {
     let start = Instant::now();
     let evaluator = catch_unwind(AssertUnwindSafe(|| target.evaluator())).map_err(|payload| {
         EngineError::Density {
@@ -430,23 +529,22 @@ fn run_one<E: Engine, T: Target, F: SinkFactory>(
             source: DensityError::Panicked(init::panic_message(&*payload)),
         }
     })?;
-    let mut sink = sinks
-        .sink(chain, target.dim())
-        .map_err(|source| EngineError::Sink { chain, source })?;
     let warmup = engine.warmup();
     let mut out = ChainOutput {
         chain,
         sink: &mut sink,
-        interrupt: &control.interrupt,
-        abort,
-        progress: control.progress.as_ref(),
+        interrupt: stop.interrupt,
+        abort: stop.abort,
+        progress,
         warmup,
         total: warmup + engine.draws(),
+        fit_total: engine.fit_steps(),
         warmup_draws: 0,
         draws: 0,
         divergences: 0,
         warmup_divergences: 0,
         n_leapfrog: 0,
+        fit_steps: 0,
         interrupted: false,
     };
     // The guard catches panics in the density; this one catches panics in the engine itself
@@ -465,15 +563,16 @@ fn run_one<E: Engine, T: Target, F: SinkFactory>(
     } else {
         ChainStatus::Finished
     };
-    let (warmup_draws, draws, divergences, warmup_divergences, n_leapfrog) = (
+    let (warmup_draws, draws, divergences, warmup_divergences, n_leapfrog, fit_steps) = (
         out.warmup_draws,
         out.draws,
         out.divergences,
         out.warmup_divergences,
         out.n_leapfrog,
+        out.fit_steps,
     );
     let finished = sink.finish();
-    result?;
+    let fit = result?;
     finished.map_err(|source| EngineError::Sink { chain, source })?;
     Ok(ChainReport {
         chain,
@@ -483,7 +582,9 @@ fn run_one<E: Engine, T: Target, F: SinkFactory>(
         divergences,
         warmup_divergences,
         n_leapfrog,
+        fit_steps,
         elapsed: start.elapsed(),
         sink,
+        fit,
     })
 }

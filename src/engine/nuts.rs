@@ -39,12 +39,12 @@ use nuts_rs::{
 };
 
 use super::adapt::WarmupWindows;
-use super::init::{find_start, Init, InitFailure};
+use super::init::{start_sampler, Init, InitFailure};
 use super::rng::chain_rng;
 use super::{
-    validate_step_size, Adaptation, ChainOutput, DrawSink, DrawStats, Engine, EngineError,
+    validate_step_size, Adaptation, ChainOutput, DrawSink, DrawStats, Engine, EngineError, Header,
 };
-use crate::density::{check_finite, Density, DensityError};
+use crate::density::{Density, DensityError};
 
 /// Which mass matrix warmup adapts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -208,13 +208,7 @@ impl Nuts {
         out: &mut ChainOutput<'_, S>,
     ) -> Result<(), EngineError> {
         let mut rng = chain_rng(self.seed, chain);
-        let start = find_start(&mut density, &self.init, &mut rng, true).map_err(|e| {
-            EngineError::Init {
-                chain,
-                attempts: e.attempts,
-                reason: e.reason,
-            }
-        })?;
+        let start = start_sampler(&mut density, &self.init, &mut rng, true, chain)?;
         let dim = density.dim();
         let math = CpuMath::new(Adapter { density });
         let mut sampler = settings
@@ -295,7 +289,53 @@ impl Nuts {
     }
 }
 
+/// The run settings NUTS and static HMC both write, in CmdStan's words.
+pub(crate) fn mcmc_run_header(
+    seed: u64,
+    chains: usize,
+    warmup: usize,
+    draws: usize,
+    target_accept: f64,
+) -> Vec<(String, String)> {
+    [
+        ("seed", seed.to_string()),
+        ("chains", chains.to_string()),
+        ("num_warmup", warmup.to_string()),
+        ("num_samples", draws.to_string()),
+        ("save_warmup", "0".to_string()),
+        ("thin", "1".to_string()),
+        ("target_accept", target_accept.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
 impl Engine for Nuts {
+    type Fit = ();
+
+    fn name(&self) -> &'static str {
+        "nuts"
+    }
+    fn header(&self) -> Header {
+        let metric = match self.mass_matrix {
+            MassMatrix::Diagonal => "diag_e",
+            MassMatrix::LowRank => "low_rank",
+        };
+        Header {
+            run: mcmc_run_header(
+                self.seed,
+                self.chains,
+                self.warmup,
+                self.draws,
+                self.target_accept,
+            ),
+            tuning: vec![
+                ("max_depth".into(), self.max_depth.to_string()),
+                ("metric".into(), metric.into()),
+            ],
+        }
+    }
     fn chains(&self) -> usize {
         self.chains
     }
@@ -356,11 +396,11 @@ impl<D: Density> CpuLogpFunc for Adapter<D> {
     }
 
     fn logp(&mut self, position: &[f64], gradient: &mut [f64]) -> Result<f64, SeamError> {
-        // Checked again here so a density that forgets to check its output still turns a
-        // non-finite value into a divergence rather than into NaN dynamics.
+        // The seam's contract: a density reports non-finite values itself, so nothing is
+        // checked twice on the hot path. (A density that broke it would still diverge:
+        // nuts-rs treats a non-finite energy as a divergence.)
         self.density
             .log_density_grad(position, gradient)
-            .and_then(|lp| check_finite(lp, gradient))
             .map_err(SeamError)
     }
 

@@ -1,4 +1,5 @@
-//! What engines emit, draw by draw: θ and sampler statistics into per-chain sinks, plus progress.
+//! What engines emit, draw by draw: θ and sampler statistics into per-chain sinks, the optimizer
+//! steps of fitting engines, and progress.
 //!
 //! The engine never sees a name. A caller that writes CmdStan CSV implements [`DrawSink`] and
 //! expands θ into named, constrained quantities itself; the library and the tests use the
@@ -49,6 +50,29 @@ pub enum SinkError {
     Other(String),
 }
 
+/// One optimizer step of a fitting engine (SVI, and every method that optimizes before it
+/// draws), as it reaches the sink and the progress hook.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FitStep {
+    /// Name of the objective, which also names its trace file (`elbo`).
+    pub objective: &'static str,
+    /// Optimizer step, from 1.
+    pub step: usize,
+    /// The step's estimate of the objective (noisy with minibatches or Monte Carlo draws).
+    pub value: f64,
+    /// Exponential moving average of the estimates.
+    pub smoothed: f64,
+}
+
+/// How a fit ended, reported once by a fitting engine before its first draw.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FitSummary {
+    /// Optimizer steps run (fewer than asked when the fit converged or was interrupted).
+    pub steps: usize,
+    /// Whether the fit stopped on its convergence test.
+    pub converged: bool,
+}
+
 /// Receives one chain's output as it is produced.
 pub trait DrawSink {
     /// Called once, after the last warmup draw and before the first sampling draw (when warmup
@@ -59,6 +83,16 @@ pub trait DrawSink {
     fn draw(&mut self, theta: &[f64], stats: &DrawStats) -> Result<(), SinkError>;
     /// Called once when the chain stops, finished or interrupted; flush here.
     fn finish(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+    /// Called after every optimizer step of a fitting engine; samplers never call it.
+    fn fit_step(&mut self, step: &FitStep) -> Result<(), SinkError> {
+        let _ = step;
+        Ok(())
+    }
+    /// Called once by a fitting engine when its fit ends, before the first draw.
+    fn fit_done(&mut self, fit: &FitSummary) -> Result<(), SinkError> {
+        let _ = fit;
         Ok(())
     }
 }
@@ -74,6 +108,8 @@ pub trait SinkFactory: Sync {
 /// Which part of the run a draw belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
+    /// Optimizer steps of a fitting engine, before its draws.
+    Fitting,
     /// Adaptation of step size and mass matrix; draws are not from the posterior.
     Warmup,
     /// Adaptation is frozen; draws are from the posterior.
@@ -85,14 +121,18 @@ pub enum Phase {
 pub struct ProgressEvent {
     /// Chain id.
     pub chain: usize,
-    /// Index of the draw just made, counting warmup and sampling draws from 0.
+    /// Index of the draw just made, counting warmup and sampling draws from 0; in the
+    /// fitting phase, the index of the optimizer step just made, from 0.
     pub draw: usize,
-    /// Total number of draws of the chain, warmup included.
+    /// Total number of draws of the chain, warmup included; in the fitting phase, the
+    /// number of optimizer steps asked for.
     pub total: usize,
     /// Phase of the draw just made.
     pub phase: Phase,
     /// Divergent transitions of this chain so far, warmup included.
     pub divergences: usize,
+    /// The optimizer step just made, in the fitting phase.
+    pub fit: Option<FitStep>,
 }
 
 /// A progress hook, called from the chain threads (keep it cheap; it runs after every draw).

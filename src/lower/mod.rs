@@ -1,8 +1,10 @@
 //! Lowers a checked model, for concrete sizes, to a flat [`Program`] over one value arena and
 //! the [`ParamLayout`] of θ; a second entry point lowers the predict block.
 
+mod layout;
 mod program;
 
+pub use layout::UnconstrainError;
 pub use program::*;
 
 use crate::ir::*;

@@ -1,5 +1,5 @@
-//! Stochastic variational inference over θ: Gaussian guides fitted by Adam on a reparameterized,
-//! optionally minibatched ELBO (Bayes by Backprop), with the ELBO trace and draws from the guide.
+//! Gaussian guides over θ for SVI: their families, the reparameterization θ = T(φ, noise), the
+//! closed-form entropy and the reparameterized ELBO gradient through the density seam.
 //!
 //! The guide q(θ) is Gaussian with one of three covariances, as NumPyro's autoguides:
 //!
@@ -9,32 +9,15 @@
 //! - full rank (`AutoMultivariateNormal`): θ = m + L ε with L lower triangular,
 //!   L_ii = softplus(ρ_i), so Σ = L Lᵀ.
 //!
-//! The objective is ELBO(φ) = E_q[log p(θ)] + H[q] [BCKW15, eq. 1; KW14]: the expectation is
-//! estimated with `particles` draws of the noise and differentiated by the reparameterization
-//! trick through the seam's gradient g = ∇_θ log p(θ); the entropy H is in closed form. With
-//! minibatches, log p is replaced by [`MinibatchDensity::minibatch_grad`]'s prior + (N/B)·Σ
-//! over B rows, an unbiased estimate because every batch is a uniform random B-subset.
-//!
-//! References:
-//! - [KW14] Kingma & Welling, Auto-Encoding Variational Bayes, ICLR 2014.
-//! - [BCKW15] Blundell, Cornebise, Kavukcuoglu & Wierstra, Weight Uncertainty in Neural
-//!   Networks, ICML 2015.
-//! - [KB15] Kingma & Ba, Adam: A Method for Stochastic Optimization, ICLR 2015 (Algorithm 1).
-//! - [RMW14] Rezende, Mohamed & Wierstra, Stochastic Backpropagation, ICML 2014 (low-rank
-//!   Gaussian).
+//! References are those of the parent module ([KW14], [BCKW15], [RMW14]).
 
 use rand::{Rng, RngExt};
 use rand_distr::StandardNormal;
 
-use super::rng::chain_rng;
-use super::EngineError;
-use crate::density::{DensityError, MinibatchDensity};
+use crate::density::{Density, DensityError};
 
 /// ½ log(2πe): the entropy of a standard normal in one dimension.
 const HALF_LOG_2PI_E: f64 = 1.418_938_533_204_672_7;
-
-/// Consecutive steps whose every particle failed before the fit gives up.
-const MAX_FAILED_STEPS: usize = 100;
 
 /// The covariance family of the Gaussian guide.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -91,120 +74,6 @@ impl std::fmt::Display for GuideKind {
             GuideKind::MeanField => write!(f, "mean-field"),
             GuideKind::LowRank { rank } => write!(f, "low-rank:{rank}"),
             GuideKind::FullRank => write!(f, "full-rank"),
-        }
-    }
-}
-
-/// Where the guide's loc starts.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub enum Init {
-    /// Each loc component uniform on (−radius, radius), redrawn (up to 100 times) while the
-    /// log-density is not finite there (Stan's and NumPyro's `init_to_uniform`).
-    Random {
-        /// Half-width of the interval on the unconstrained scale; 2 as Stan.
-        radius: f64,
-    },
-    /// A random start, then `steps` Adam steps (same lr and batches) ascending log p(θ): the
-    /// guide starts centred at an approximate MAP estimate.
-    Map {
-        /// Adam steps of the warm start.
-        steps: usize,
-    },
-}
-
-impl Default for Init {
-    fn default() -> Self {
-        Init::Random { radius: 2.0 }
-    }
-}
-
-/// How the learning rate changes over the `steps` of a fit.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub enum Decay {
-    /// A constant learning rate.
-    #[default]
-    None,
-    /// lr_t = lr · rate^(t / steps): the rate reaches lr · rate at the last step.
-    Exponential {
-        /// Fraction of the learning rate left at the last step, in (0, 1].
-        rate: f64,
-    },
-    /// lr_t = lr · ½ (1 + cos(π t / steps)) (Loshchilov & Hutter's SGDR without restarts).
-    Cosine,
-}
-
-/// Parses `none`, `cosine` or `exp:RATE` with RATE in (0, 1], as `bnnppl svi --decay` takes it.
-impl std::str::FromStr for Decay {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "cosine" => Ok(Decay::Cosine),
-            "none" => Ok(Decay::None),
-            _ => match s.strip_prefix("exp:").map(str::parse::<f64>) {
-                Some(Ok(rate)) if rate > 0.0 && rate <= 1.0 => Ok(Decay::Exponential { rate }),
-                _ => Err("expected none, cosine, or exp:RATE with RATE in (0, 1]".into()),
-            },
-        }
-    }
-}
-
-/// Settings of a variational fit.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Svi {
-    /// Covariance family of the Gaussian guide.
-    pub guide: GuideKind,
-    /// Maximum number of optimizer steps (one minibatch each).
-    pub steps: usize,
-    /// Adam's base step size α [KB15].
-    pub lr: f64,
-    /// Adam's β₁ and β₂ [KB15].
-    pub betas: (f64, f64),
-    /// Adam's ε [KB15].
-    pub eps: f64,
-    /// Monte Carlo draws of θ per step for the ELBO and its gradient.
-    pub particles: usize,
-    /// Rows per minibatch; `None` (or ≥ N) uses every row at every step.
-    pub batch_size: Option<usize>,
-    /// Stop when the smoothed ELBO changes by less than `tol` (relative to max(|ELBO|, 1))
-    /// over `window` steps; 0 runs all `steps`.
-    pub tol: f64,
-    /// Steps over which the relative change of the smoothed ELBO is measured; the EMA's
-    /// weight is 2 / (window + 1).
-    pub window: usize,
-    /// Seed of the initial point, the batches and the noise.
-    pub seed: u64,
-    /// Learning-rate schedule.
-    pub decay: Decay,
-    /// Rescale the gradient with respect to the guide parameters to this Euclidean norm when it
-    /// is longer; `None` never clips.
-    pub clip: Option<f64>,
-    /// Where the guide's loc starts.
-    pub init: Init,
-    /// Initial guide scale (every softplus scale, and the diagonal of L), as NumPyro's
-    /// `init_scale`.
-    pub init_scale: f64,
-    /// Draws from the fitted guide stored by the callers that expand them (CLI, library).
-    pub draws: usize,
-}
-
-impl Default for Svi {
-    fn default() -> Self {
-        Svi {
-            guide: GuideKind::MeanField,
-            steps: 5000,
-            lr: 0.01,
-            betas: (0.9, 0.999),
-            eps: 1e-8,
-            particles: 1,
-            batch_size: None,
-            tol: 0.0,
-            window: 100,
-            seed: 1,
-            decay: Decay::None,
-            clip: None,
-            init: Init::default(),
-            init_scale: 0.1,
-            draws: 1000,
         }
     }
 }
@@ -488,7 +357,7 @@ impl Guide {
 
     /// log p at θ = T(noise) over `rows` (all rows when `None`), adding w · ∂ log p(T(noise))/∂φ
     /// into `grad_phi` by the chain rule through the seam's gradient g = ∇_θ log p.
-    pub fn particle<D: MinibatchDensity + ?Sized>(
+    pub fn particle<D: Density + ?Sized>(
         &self,
         density: &mut D,
         noise: &[f64],
@@ -547,7 +416,7 @@ impl Guide {
 
     /// The ELBO estimate (1/S) Σ_s log p(T(noise_s)) + H[q] with the given noises (S = their
     /// number) over `rows`, writing its gradient with respect to φ into `grad_phi`.
-    pub fn elbo_grad<D: MinibatchDensity + ?Sized>(
+    pub fn elbo_grad<D: Density + ?Sized>(
         &self,
         density: &mut D,
         noises: &[Vec<f64>],
@@ -604,374 +473,13 @@ fn cholesky_solve(l: &[f64], k: usize, b: &mut [f64]) {
     }
 }
 
-/// One point of the ELBO trace.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ElboPoint {
-    /// Optimizer step, from 1.
-    pub step: usize,
-    /// The step's ELBO estimate (noisy: `particles` draws, one minibatch).
-    pub elbo: f64,
-    /// Exponential moving average of the estimates, weight 2 / (window + 1).
-    pub smoothed: f64,
-}
-
-/// A fitted guide and how the fit went.
-#[derive(Debug, Clone)]
-pub struct SviResult {
-    /// The fitted guide.
-    pub guide: Guide,
-    /// ELBO per step.
-    pub trace: Vec<ElboPoint>,
-    /// Whether the run stopped on `tol` before `steps`.
-    pub converged: bool,
-    /// Whether the caller's step hook stopped the run (e.g. Ctrl-C).
-    pub interrupted: bool,
-    /// Steps whose ELBO could not be evaluated (a non-finite value at a particle) and were
-    /// skipped without an update.
-    pub skipped_steps: usize,
-    /// Gradient evaluations of the density, MAP warm start included.
-    pub gradients: u64,
-    /// Wall-clock time of the fit.
-    pub elapsed: std::time::Duration,
-}
-
-impl SviResult {
-    /// One draw θ ~ q into `theta`, using `noise` (length d, or d + k for low rank) as scratch.
-    pub fn sample(&self, rng: &mut impl Rng, noise: &mut [f64], theta: &mut [f64]) {
-        self.guide.sample(rng, noise, theta);
-    }
-
-    /// `n` draws of θ from the guide, row-major (n × d).
-    pub fn draws(&self, n: usize, rng: &mut impl Rng) -> Vec<f64> {
-        let d = self.guide.dim;
-        let mut noise = vec![0.0; self.guide.kind.noise_len(d)];
-        let mut out = vec![0.0; n * d];
-        for row in out.chunks_mut(d.max(1)).take(n) {
-            self.guide.sample(rng, &mut noise, row);
-        }
-        out
-    }
-}
-
-/// Adam [KB15, Algorithm 1] for ascent, with its moment buffers.
-#[derive(Debug)]
-struct Adam {
-    m: Vec<f64>,
-    v: Vec<f64>,
-    t: i32,
-}
-
-impl Adam {
-    fn new(n: usize) -> Adam {
-        Adam {
-            m: vec![0.0; n],
-            v: vec![0.0; n],
-            t: 0,
-        }
-    }
-
-    /// φ ← φ + α m̂ / (√v̂ + ε): [KB15] Algorithm 1 with the sign flipped to maximize.
-    fn step(&mut self, phi: &mut [f64], g: &[f64], alpha: f64, (b1, b2): (f64, f64), eps: f64) {
-        self.t += 1;
-        let bc1 = 1.0 - b1.powi(self.t);
-        let bc2 = 1.0 - b2.powi(self.t);
-        for i in 0..phi.len() {
-            self.m[i] = b1 * self.m[i] + (1.0 - b1) * g[i];
-            self.v[i] = b2 * self.v[i] + (1.0 - b2) * g[i] * g[i];
-            let m_hat = self.m[i] / bc1;
-            let v_hat = self.v[i] / bc2;
-            phi[i] += alpha * m_hat / (v_hat.sqrt() + eps);
-        }
-    }
-}
-
-/// The minibatch schedule: a seeded permutation of the rows per epoch, cut into batches of B.
-#[derive(Debug)]
-struct Batches {
-    perm: Vec<usize>,
-    batch: usize,
-    /// Next batch start in `perm`.
-    next: usize,
-}
-
-impl Batches {
-    fn new(n: usize, batch: usize) -> Batches {
-        Batches {
-            perm: (0..n).collect(),
-            batch,
-            next: n,
-        }
-    }
-
-    /// The next batch; a new epoch reshuffles. The last N mod B rows of a permutation are
-    /// dropped, so every batch has exactly B rows (one lowered batch program, no rebuilding)
-    /// and is a uniform random B-subset of the rows (the estimate stays unbiased).
-    fn next(&mut self, rng: &mut impl Rng) -> &[usize] {
-        if self.next + self.batch > self.perm.len() {
-            // Fisher–Yates.
-            for i in (1..self.perm.len()).rev() {
-                let j = rng.random_range(0..=i);
-                self.perm.swap(i, j);
-            }
-            self.next = 0;
-        }
-        let s = self.next;
-        self.next += self.batch;
-        &self.perm[s..s + self.batch]
-    }
-}
-
-impl Svi {
-    fn validate(&self, d: usize, n_rows: usize) -> Result<(), EngineError> {
-        let bad = |m: String| Err(EngineError::Settings(m));
-        if self.particles == 0 {
-            return bad("particles must be at least 1".into());
-        }
-        if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return bad(format!(
-                "the learning rate must be positive, got {}",
-                self.lr
-            ));
-        }
-        if !(self.init_scale > 0.0 && self.init_scale.is_finite()) {
-            return bad(format!(
-                "the initial scale must be positive, got {}",
-                self.init_scale
-            ));
-        }
-        if let Some(0) = self.batch_size {
-            return bad("the batch size must be at least 1".into());
-        }
-        if self.batch_size.is_some_and(|b| b < n_rows) && n_rows == 0 {
-            return bad("minibatches need a likelihood over rows".into());
-        }
-        if let GuideKind::LowRank { rank } = self.guide {
-            if rank == 0 {
-                return bad("the low-rank guide needs rank at least 1".into());
-            }
-        }
-        if let Decay::Exponential { rate } = self.decay {
-            if !(rate > 0.0 && rate <= 1.0) {
-                return bad(format!("the decay rate must be in (0, 1], got {rate}"));
-            }
-        }
-        if let Some(c) = self.clip {
-            if c.is_nan() || c <= 0.0 {
-                return bad(format!("the clipping norm must be positive, got {c}"));
-            }
-        }
-        if self.guide == GuideKind::FullRank && d > 2000 {
-            return bad(format!(
-                "the full-rank guide has d(d+3)/2 parameters; d = {d} is too many, use low-rank"
-            ));
-        }
-        Ok(())
-    }
-
-    /// The learning rate at step t (from 0) of `steps`.
-    fn lr_at(&self, t: usize) -> f64 {
-        let frac = t as f64 / self.steps.max(1) as f64;
-        match self.decay {
-            Decay::None => self.lr,
-            Decay::Exponential { rate } => self.lr * rate.powf(frac),
-            Decay::Cosine => self.lr * 0.5 * (1.0 + (std::f64::consts::PI * frac).cos()),
-        }
-    }
-
-    /// Fits the guide to `density`; see [`Svi::fit_with`].
-    pub fn fit<D: MinibatchDensity + ?Sized>(
-        &self,
-        density: &mut D,
-    ) -> Result<SviResult, EngineError> {
-        self.fit_with(density, &mut |_| true)
-    }
-
-    /// Fits the guide to `density`, calling `on_step` after every step; it returns false to
-    /// stop (the guide so far is returned with `interrupted` set).
-    ///
-    /// One seeded stream, [`chain_rng`]`(seed, 0)`, drives the initial point, the batch
-    /// shuffles and the noise, in that order, so a seed fixes the trace and the guide.
-    pub fn fit_with<D: MinibatchDensity + ?Sized>(
-        &self,
-        density: &mut D,
-        on_step: &mut dyn FnMut(&ElboPoint) -> bool,
-    ) -> Result<SviResult, EngineError> {
-        let started = std::time::Instant::now();
-        let d = density.dim();
-        let n = density.n_rows();
-        self.validate(d, n)?;
-        let mut rng = chain_rng(self.seed, 0);
-        let fail = |draw: usize, source: DensityError| EngineError::Density {
-            chain: 0,
-            draw,
-            source,
-        };
-        let mut gradients = 0u64;
-
-        // A full batch is `None`, so the seam's fast full-data path is used.
-        let mut batches = match self.batch_size {
-            Some(b) if b < n => Some(Batches::new(n, b)),
-            _ => None,
-        };
-
-        // Initial loc: Stan's uniform(−2, 2) with retries.
-        let radius = match self.init {
-            Init::Random { radius } => radius,
-            Init::Map { .. } => 2.0,
-        };
-        let mut loc = vec![0.0; d];
-        let mut grad = vec![0.0; d];
-        let mut last = None;
-        for _ in 0..super::MAX_INIT_ATTEMPTS {
-            for x in loc.iter_mut() {
-                *x = rng.random_range(-radius..radius);
-            }
-            gradients += 1;
-            match density.log_density_grad(&loc, &mut grad) {
-                Ok(_) => {
-                    last = None;
-                    break;
-                }
-                Err(e) if e.is_recoverable() => last = Some(e),
-                Err(e) => return Err(fail(0, e)),
-            }
-        }
-        if let Some(e) = last {
-            return Err(EngineError::Init {
-                chain: 0,
-                attempts: super::MAX_INIT_ATTEMPTS,
-                reason: super::InitFailure::Density(e),
-            });
-        }
-        if let Init::Map { steps } = self.init {
-            // MAP warm start: Adam ascending log p (the same minibatch estimate).
-            let mut adam = Adam::new(d);
-            for t in 0..steps {
-                let rows = batches.as_mut().map(|b| b.next(&mut rng));
-                gradients += 1;
-                let res = match rows {
-                    Some(rows) => density
-                        .minibatch_grad(&loc, rows, &mut grad)
-                        .map(|s| s.prior + s.likelihood),
-                    None => density.log_density_grad(&loc, &mut grad),
-                };
-                match res {
-                    Ok(_) => {
-                        clip(&mut grad, self.clip);
-                        adam.step(&mut loc, &grad, self.lr, self.betas, self.eps);
-                    }
-                    Err(e) if e.is_recoverable() => {}
-                    Err(e) => return Err(fail(t, e)),
-                }
-            }
-        }
-
-        let mut guide = Guide::new(self.guide, &loc, self.init_scale, &mut rng);
-        let n_phi = guide.params.len();
-        let mut adam = Adam::new(n_phi);
-        let mut scratch = Scratch::new(self.guide, d);
-        let mut noises = vec![vec![0.0; self.guide.noise_len(d)]; self.particles];
-        let mut grad_phi = vec![0.0; n_phi];
-        let mut trace = Vec::with_capacity(self.steps);
-        let window = self.window.max(1);
-        let alpha = 2.0 / (window as f64 + 1.0);
-        // Smoothed values of the last `window` steps, a ring buffer for the `tol` test.
-        let mut ring = vec![f64::NAN; window];
-        let mut smoothed = f64::NAN;
-        let (mut converged, mut interrupted) = (false, false);
-        let (mut skipped, mut failed_in_row) = (0usize, 0usize);
-
-        for t in 0..self.steps {
-            let rows = batches.as_mut().map(|b| b.next(&mut rng));
-            for noise in noises.iter_mut() {
-                guide.draw_noise(&mut rng, noise);
-            }
-            gradients += self.particles as u64;
-            let elbo = match guide.elbo_grad(density, &noises, rows, &mut scratch, &mut grad_phi) {
-                Ok(v) if v.is_finite() => v,
-                Ok(v) => {
-                    return Err(fail(
-                        t,
-                        DensityError::NonFiniteValue {
-                            value: v,
-                            term: Some("the guide's entropy".into()),
-                        },
-                    ))
-                }
-                Err(e) if e.is_recoverable() => {
-                    skipped += 1;
-                    failed_in_row += 1;
-                    if failed_in_row >= MAX_FAILED_STEPS {
-                        return Err(fail(t, e));
-                    }
-                    continue;
-                }
-                Err(e) => return Err(fail(t, e)),
-            };
-            failed_in_row = 0;
-            clip(&mut grad_phi, self.clip);
-            adam.step(
-                &mut guide.params,
-                &grad_phi,
-                self.lr_at(t),
-                self.betas,
-                self.eps,
-            );
-            smoothed = if smoothed.is_nan() {
-                elbo
-            } else {
-                smoothed + alpha * (elbo - smoothed)
-            };
-            let point = ElboPoint {
-                step: t + 1,
-                elbo,
-                smoothed,
-            };
-            trace.push(point);
-            let before = std::mem::replace(&mut ring[t % window], smoothed);
-            if self.tol > 0.0
-                && before.is_finite()
-                && (smoothed - before).abs() < self.tol * smoothed.abs().max(1.0)
-            {
-                converged = true;
-            }
-            if !on_step(&point) {
-                interrupted = true;
-                break;
-            }
-            if converged {
-                break;
-            }
-        }
-        Ok(SviResult {
-            guide,
-            trace,
-            converged,
-            interrupted,
-            skipped_steps: skipped,
-            gradients,
-            elapsed: started.elapsed(),
-        })
-    }
-}
-
-/// Rescales `g` to Euclidean norm `max` when it is longer.
-fn clip(g: &mut [f64], max: Option<f64>) {
-    if let Some(max) = max {
-        let norm = g.iter().map(|x| x * x).sum::<f64>().sqrt();
-        if norm > max {
-            let s = max / norm;
-            g.iter_mut().for_each(|x| *x *= s);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::rng::chain_rng;
 
     #[test]
-    fn guide_and_decay_spellings_parse() {
+    fn guide_spellings_parse() {
         for kind in [
             GuideKind::MeanField,
             GuideKind::LowRank { rank: 7 },
@@ -981,15 +489,6 @@ mod tests {
         }
         for bad in ["low-rank:0", "low-rank:", "lowrank:3", ""] {
             assert!(bad.parse::<GuideKind>().is_err(), "{bad:?}");
-        }
-        assert_eq!("cosine".parse::<Decay>(), Ok(Decay::Cosine));
-        assert_eq!("none".parse::<Decay>(), Ok(Decay::None));
-        assert_eq!(
-            "exp:0.1".parse::<Decay>(),
-            Ok(Decay::Exponential { rate: 0.1 })
-        );
-        for bad in ["exp:0", "exp:1.5", "exp:x", "linear"] {
-            assert!(bad.parse::<Decay>().is_err(), "{bad:?}");
         }
     }
 
@@ -1064,24 +563,6 @@ mod tests {
         }
     }
 
-    impl MinibatchDensity for Wavy {
-        fn n_rows(&self) -> usize {
-            0
-        }
-        fn minibatch_grad(
-            &mut self,
-            t: &[f64],
-            _rows: &[usize],
-            g: &mut [f64],
-        ) -> Result<crate::density::Split, DensityError> {
-            let prior = crate::density::Density::log_density_grad(self, t, g)?;
-            Ok(crate::density::Split {
-                prior,
-                likelihood: 0.0,
-            })
-        }
-    }
-
     #[test]
     fn elbo_gradient_at_fixed_noise_matches_finite_differences() {
         let d = 5;
@@ -1119,27 +600,5 @@ mod tests {
                 );
             }
         }
-    }
-
-    #[test]
-    fn adam_first_step_moves_each_coordinate_by_the_learning_rate() {
-        // m̂ = g and v̂ = g² after one step, so the update is α g/(|g| + ε) ≈ α sign(g).
-        let mut a = Adam::new(2);
-        let mut phi = [0.0, 0.0];
-        a.step(&mut phi, &[3.0, -0.5], 0.1, (0.9, 0.999), 1e-8);
-        assert!((phi[0] - 0.1).abs() < 1e-8 && (phi[1] + 0.1).abs() < 1e-8);
-    }
-
-    #[test]
-    fn batches_cover_every_row_once_per_epoch_and_drop_the_remainder() {
-        let mut rng = chain_rng(1, 0);
-        let mut b = Batches::new(10, 3);
-        let mut seen: Vec<usize> = Vec::new();
-        for _ in 0..3 {
-            seen.extend_from_slice(b.next(&mut rng));
-        }
-        seen.sort();
-        seen.dedup();
-        assert_eq!(seen.len(), 9);
     }
 }

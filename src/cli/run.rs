@@ -1,0 +1,339 @@
+//! What every engine's command shares: the output directory, one Ctrl-C path, progress bars, the
+//! run through the one draws sink, one mapping from engine failures to exit codes, and the
+//! summary written at the end.
+
+use super::summary::{report, ChainColumns, ReportInput};
+use super::{Failure, ModelArgs, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_IO, EXIT_MODEL, EXIT_USAGE};
+use crate::draws::{columns, run_config, ChainDraws, CsvFactory, Save};
+use crate::engine::{
+    Engine, EngineError, InitFailure, Phase, ProgressEvent, ProgressFn, RunControl,
+};
+use crate::posterior::Posterior;
+use clap::ValueEnum;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+/// What is stored per draw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SaveKind {
+    /// Every constrained parameter and every predict quantity.
+    All,
+    /// Only the predict quantities (big networks).
+    PredictiveOnly,
+}
+
+impl From<SaveKind> for Save {
+    fn from(s: SaveKind) -> Save {
+        match s {
+            SaveKind::All => Save::All,
+            SaveKind::PredictiveOnly => Save::PredictiveOnly,
+        }
+    }
+}
+
+/// The model's stem and the output directory (`--output`, else `output/<stem>/`), created.
+pub fn output_dir(
+    model: &ModelArgs,
+    output: &Option<PathBuf>,
+) -> Result<(String, PathBuf), Failure> {
+    let stem = model
+        .model
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "model".into());
+    let dir = output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("output").join(&stem));
+    std::fs::create_dir_all(&dir).map_err(|e| Failure {
+        message: format!("error: cannot create {}: {e}", dir.display()),
+        code: EXIT_IO,
+    })?;
+    Ok((stem, dir))
+}
+
+/// The exit code and message of an engine's failure — the same for every engine.
+///
+/// A non-finite log-density that ends a run (no valid start, or a fit whose every step failed)
+/// is the model's or the data's doing: 65, with a hint. A panic or a fatal density error is a
+/// bug in bnnppl: 70. Unrunnable settings are a usage error (64) and an output that cannot be
+/// written an I/O error (74).
+pub fn engine_failure(e: EngineError) -> Failure {
+    let code = match &e {
+        EngineError::Init {
+            reason: InitFailure::Density(source),
+            ..
+        }
+        | EngineError::Density { source, .. } => {
+            if source.is_recoverable() {
+                EXIT_MODEL
+            } else {
+                EXIT_INTERNAL
+            }
+        }
+        EngineError::Init { .. } => EXIT_MODEL,
+        EngineError::Settings(_) => EXIT_USAGE,
+        EngineError::Sink { .. } => EXIT_IO,
+        EngineError::Internal { .. } => EXIT_INTERNAL,
+    };
+    let hint = match (&e, code) {
+        (EngineError::Init { .. }, EXIT_MODEL) => "\n  = help: check the priors and the data for values that make the log-density infinite, or give --init",
+        _ => "",
+    };
+    Failure {
+        message: format!("error: {e}{hint}"),
+        code,
+    }
+}
+
+/// The process's interrupt flag, set by Ctrl-C; the handler is installed once. A second Ctrl-C
+/// while the files are being closed exits at once.
+pub fn interrupt_flag() -> Arc<AtomicBool> {
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let handler = flag.clone();
+        let _ = ctrlc::set_handler(move || {
+            if handler.swap(true, Ordering::SeqCst) {
+                std::process::exit(EXIT_INTERRUPTED);
+            }
+        });
+        flag
+    })
+    .clone()
+}
+
+/// How a command asks for a run.
+pub struct RunSpec<'a> {
+    /// The posterior.
+    pub posterior: &'a Posterior,
+    /// The model's stem, for the configuration lines.
+    pub stem: &'a str,
+    /// The output directory (created).
+    pub dir: &'a Path,
+    /// What is stored per draw.
+    pub save: Save,
+    /// The run's seed (for the predict block's draws).
+    pub seed: u64,
+    /// Which chains; `None` runs all of the engine's.
+    pub chain_ids: Option<Vec<usize>>,
+    /// Worker threads.
+    pub threads: Option<usize>,
+    /// No progress bars.
+    pub quiet: bool,
+}
+
+/// A finished (or interrupted) run, as the commands report it.
+pub struct Ran<X> {
+    /// Each chain's draws.
+    pub chains: Vec<ChainDraws>,
+    /// Each chain's [`Engine::Fit`].
+    pub fits: Vec<X>,
+    /// Each chain's file.
+    pub files: Vec<PathBuf>,
+    /// Leapfrog steps over all chains.
+    pub gradients: u64,
+    /// Wall-clock seconds of the run.
+    pub seconds: f64,
+    /// Whether Ctrl-C stopped it.
+    pub interrupted: bool,
+    /// The configuration lines written to every chain file (without `chain_id`).
+    pub config: Vec<(String, String)>,
+    /// Whether the draws form Markov chains ([`Engine::is_markov_chain`]).
+    pub markov: bool,
+}
+
+/// Runs `engine` on the posterior through the CSV draws sink, with Ctrl-C and progress bars.
+pub fn run<E: Engine>(engine: &E, spec: RunSpec<'_>) -> Result<Ran<E::Fit>, Failure> {
+    let chain_ids = spec
+        .chain_ids
+        .unwrap_or_else(|| (0..engine.chains()).collect());
+    let config = run_config(spec.stem, engine, spec.posterior);
+    let factory = CsvFactory {
+        dir: spec.dir.to_path_buf(),
+        posterior: spec.posterior.clone(),
+        save: spec.save,
+        seed: spec.seed,
+        config: config.clone(),
+    };
+    let bars = Progress::new(engine, &chain_ids, spec.quiet);
+    let control = RunControl {
+        threads: spec.threads,
+        chain_ids: Some(chain_ids.clone()),
+        interrupt: interrupt_flag(),
+        progress: bars.hook(),
+    };
+    let started = std::time::Instant::now();
+    let result = engine.run(spec.posterior, &factory, &control);
+    bars.finish();
+    let run = result.map_err(engine_failure)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let interrupted = run.interrupted();
+    let gradients = run.chains.iter().map(|c| c.n_leapfrog).sum();
+    let files = chain_ids.iter().map(|&k| factory.path(k)).collect();
+    let (chains, fits) = run
+        .chains
+        .into_iter()
+        .map(|c| (c.sink.draws(), c.fit))
+        .unzip();
+    Ok(Ran {
+        chains,
+        fits,
+        files,
+        gradients,
+        seconds,
+        interrupted,
+        config,
+        markov: engine.is_markov_chain(),
+    })
+}
+
+impl<X> Ran<X> {
+    /// The summary of the draws (the printed table and summary.csv): sampler diagnostics only
+    /// for Markov chains, weights of the networks in the configuration lines left out.
+    pub fn summary(&self, posterior: &Posterior, save: Save) -> (String, String) {
+        let value = |key: &str| {
+            self.config
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
+        let (columns, _) = columns(posterior, save);
+        let width = columns.len();
+        let input = ReportInput {
+            columns,
+            chains: self
+                .chains
+                .iter()
+                .map(|c| ChainColumns {
+                    lp: c.stats.iter().map(|s| s.lp).collect(),
+                    divergent: c.stats.iter().map(|s| s.divergent).collect(),
+                    treedepth: c.stats.iter().map(|s| s.tree_depth).collect(),
+                    energy: c.stats.iter().map(|s| s.energy).collect(),
+                    values: (0..width)
+                        .map(|j| {
+                            c.values
+                                .iter()
+                                .skip(j)
+                                .step_by(width.max(1))
+                                .copied()
+                                .collect()
+                        })
+                        .collect(),
+                })
+                .collect(),
+            max_depth: value("max_depth").and_then(|v| v.parse().ok()).unwrap_or(0),
+            networks: value("networks")
+                .map(|v| {
+                    v.split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            variational: !self.markov,
+        };
+        report(&input, false)
+    }
+}
+
+/// Writes `body` to `dir/name`, or fails with exit 74.
+pub fn write_file(dir: &Path, name: &str, body: &str) -> Result<(), Failure> {
+    let path = dir.join(name);
+    std::fs::write(&path, body).map_err(|e| Failure {
+        message: format!("error: cannot write {}: {e}", path.display()),
+        code: EXIT_IO,
+    })
+}
+
+/// One progress bar per chain on standard error (hidden when it is not a terminal or --quiet):
+/// draws for samplers, optimizer steps and the smoothed objective for fitting engines.
+struct Progress {
+    multi: Option<indicatif::MultiProgress>,
+    bars: Vec<(usize, indicatif::ProgressBar)>,
+    /// Whether the bars count a fitting engine's optimizer steps.
+    fitting: bool,
+}
+
+impl Progress {
+    fn new<E: Engine>(engine: &E, chains: &[usize], quiet: bool) -> Progress {
+        if quiet {
+            return Progress {
+                multi: None,
+                bars: Vec::new(),
+                fitting: false,
+            };
+        }
+        let multi = indicatif::MultiProgress::new();
+        let fitting = engine.fit_steps() > 0;
+        let (template, total) = if fitting {
+            (
+                format!("{} {{bar:30}} {{pos:>6}}/{{len}} {{msg}}", engine.name()),
+                engine.fit_steps(),
+            )
+        } else {
+            (
+                "chain {prefix:>2} {bar:30} {pos:>5}/{len} {msg}".to_string(),
+                engine.warmup() + engine.draws(),
+            )
+        };
+        let style = indicatif::ProgressStyle::with_template(&template)
+            .expect("internal: valid progress template");
+        let bars = chains
+            .iter()
+            .map(|&k| {
+                let b = multi.add(indicatif::ProgressBar::new(total as u64));
+                b.set_style(style.clone());
+                b.set_prefix((k + 1).to_string());
+                if !fitting {
+                    b.set_message("warmup");
+                }
+                (k, b)
+            })
+            .collect();
+        Progress {
+            multi: Some(multi),
+            bars,
+            fitting,
+        }
+    }
+
+    fn hook(&self) -> Option<ProgressFn> {
+        self.multi.as_ref()?;
+        let bars = self.bars.clone();
+        let fitting = self.fitting;
+        Some(Arc::new(move |e: &ProgressEvent| {
+            let Some((_, b)) = bars.iter().find(|(k, _)| *k == e.chain) else {
+                return;
+            };
+            if fitting {
+                // A fitting engine's bar counts optimizer steps; its draws are quick.
+                if let Some(step) = e.fit {
+                    b.set_position(step.step as u64);
+                    // Formatting the message allocates; every 50 steps is enough for the eye.
+                    if step.step % 50 == 1 {
+                        let name = step.objective.to_uppercase();
+                        b.set_message(format!("{name} {:.2}", step.smoothed));
+                    }
+                }
+                return;
+            }
+            b.set_position(e.draw as u64 + 1);
+            let phase = match e.phase {
+                Phase::Warmup | Phase::Fitting => "warmup",
+                Phase::Sampling => "sampling",
+            };
+            if e.divergences > 0 {
+                b.set_message(format!("{phase}, {} divergent", e.divergences));
+            } else if e.draw == 0 || e.phase == Phase::Sampling && b.message() == "warmup" {
+                b.set_message(phase);
+            }
+        }))
+    }
+
+    fn finish(&self) {
+        for (_, b) in &self.bars {
+            b.finish();
+        }
+    }
+}

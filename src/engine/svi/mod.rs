@@ -1,0 +1,552 @@
+//! Stochastic variational inference over θ as an engine: Gaussian guides fitted by Adam on a
+//! reparameterized, optionally minibatched ELBO (Bayes by Backprop), then draws from the guide.
+//!
+//! The objective is ELBO(φ) = E_q[log p(θ)] + H[q] [BCKW15, eq. 1; KW14]: the expectation is
+//! estimated with `particles` draws of the noise and differentiated by the reparameterization
+//! trick through the seam's gradient g = ∇_θ log p(θ); the entropy H is in closed form
+//! ([`guide`]). With minibatches, log p is replaced by [`Density::minibatch_grad`]'s prior +
+//! (N/B)·Σ over B rows, an unbiased estimate because every batch is a uniform random B-subset
+//! ([`Batches`]).
+//!
+//! As an [`Engine`], a chain is one fit followed by [`Svi::draws`] independent draws from the
+//! fitted guide: the optimizer steps stream to the sink as [`FitStep`]s (the ELBO trace), the
+//! draws as rows of θ like any sampler's, and the fitted guide comes back as the chain's
+//! [`Engine::Fit`]. [`GuideDraws`] is the draw phase alone, for a guide fitted earlier.
+//!
+//! References:
+//! - [KW14] Kingma & Welling, Auto-Encoding Variational Bayes, ICLR 2014.
+//! - [BCKW15] Blundell, Cornebise, Kavukcuoglu & Wierstra, Weight Uncertainty in Neural
+//!   Networks, ICML 2015.
+//! - [KB15] Kingma & Ba, Adam: A Method for Stochastic Optimization, ICLR 2015 (Algorithm 1).
+//! - [RMW14] Rezende, Mohamed & Wierstra, Stochastic Backpropagation, ICML 2014 (low-rank
+//!   Gaussian).
+
+pub mod guide;
+
+use rand::Rng;
+
+use super::batches::Batches;
+use super::init::find_start;
+use super::optim::{ascend, clip, validate_clip, Adam, Ascent};
+use super::output::{FitStep, FitSummary};
+use super::rng::chain_rng;
+use super::{ChainOutput, DrawSink, DrawStats, Engine, EngineError, Header};
+use crate::density::{Density, DensityError};
+
+pub use super::optim::Decay;
+pub use super::Init;
+pub use guide::{Guide, GuideKind, Scratch};
+
+/// Consecutive steps whose every particle failed before the fit gives up.
+const MAX_FAILED_STEPS: usize = 100;
+
+/// Settings of a variational fit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Svi {
+    /// Covariance family of the Gaussian guide.
+    pub guide: GuideKind,
+    /// Maximum number of optimizer steps (one minibatch each).
+    pub steps: usize,
+    /// Adam's base step size α [KB15].
+    pub lr: f64,
+    /// Adam's β₁ and β₂ [KB15].
+    pub betas: (f64, f64),
+    /// Adam's ε [KB15].
+    pub eps: f64,
+    /// Monte Carlo draws of θ per step for the ELBO and its gradient.
+    pub particles: usize,
+    /// Rows per minibatch; `None` (or ≥ N) uses every row at every step.
+    pub batch_size: Option<usize>,
+    /// Stop when the smoothed ELBO changes by less than `tol` (relative to max(|ELBO|, 1))
+    /// over `window` steps; 0 runs all `steps`.
+    pub tol: f64,
+    /// Steps over which the relative change of the smoothed ELBO is measured; the EMA's
+    /// weight is 2 / (window + 1).
+    pub window: usize,
+    /// Seed of the initial point, the batches, the noise and the draws.
+    pub seed: u64,
+    /// Learning-rate schedule.
+    pub decay: Decay,
+    /// Rescale the gradient with respect to the guide parameters to this Euclidean norm when it
+    /// is longer; `None` never clips.
+    pub clip: Option<f64>,
+    /// Where the guide's loc starts. [`Init::Map`] ascends with this fit's learning rate,
+    /// clipping and minibatches; [`Init::User`] starts the loc at the given θ.
+    pub init: Init,
+    /// Initial guide scale (every softplus scale, and the diagonal of L), as NumPyro's
+    /// `init_scale`.
+    pub init_scale: f64,
+    /// Draws from the fitted guide made by each chain after its fit.
+    pub draws: usize,
+}
+
+impl Default for Svi {
+    fn default() -> Self {
+        Svi {
+            guide: GuideKind::MeanField,
+            steps: 5000,
+            lr: 0.01,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            particles: 1,
+            batch_size: None,
+            tol: 0.0,
+            window: 100,
+            seed: 1,
+            decay: Decay::None,
+            clip: None,
+            init: Init::default(),
+            init_scale: 0.1,
+            draws: 1000,
+        }
+    }
+}
+
+/// One point of the ELBO trace.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ElboPoint {
+    /// Optimizer step, from 1.
+    pub step: usize,
+    /// The step's ELBO estimate (noisy: `particles` draws, one minibatch).
+    pub elbo: f64,
+    /// Exponential moving average of the estimates, weight 2 / (window + 1).
+    pub smoothed: f64,
+}
+
+impl From<ElboPoint> for FitStep {
+    fn from(p: ElboPoint) -> FitStep {
+        FitStep {
+            objective: "elbo",
+            step: p.step,
+            value: p.elbo,
+            smoothed: p.smoothed,
+        }
+    }
+}
+
+/// A fitted guide and how the fit went.
+#[derive(Debug, Clone)]
+pub struct SviResult {
+    /// The fitted guide.
+    pub guide: Guide,
+    /// ELBO per step.
+    pub trace: Vec<ElboPoint>,
+    /// Whether the run stopped on `tol` before `steps`.
+    pub converged: bool,
+    /// Whether the caller's step hook stopped the run (e.g. Ctrl-C).
+    pub interrupted: bool,
+    /// Steps whose ELBO could not be evaluated (a non-finite value at a particle) and were
+    /// skipped without an update.
+    pub skipped_steps: usize,
+    /// Gradient evaluations of the density, initialization and MAP warm start included.
+    pub gradients: u64,
+    /// Wall-clock time of the fit (the draws after it not included).
+    pub elapsed: std::time::Duration,
+}
+
+impl SviResult {
+    /// One draw θ ~ q into `theta`, using `noise` (length d, or d + k for low rank) as scratch.
+    pub fn sample(&self, rng: &mut impl Rng, noise: &mut [f64], theta: &mut [f64]) {
+        self.guide.sample(rng, noise, theta);
+    }
+
+    /// `n` draws of θ from the guide, row-major (n × d).
+    pub fn draws(&self, n: usize, rng: &mut impl Rng) -> Vec<f64> {
+        let d = self.guide.dim;
+        let mut noise = vec![0.0; self.guide.kind.noise_len(d)];
+        let mut out = vec![0.0; n * d];
+        for row in out.chunks_mut(d.max(1)).take(n) {
+            self.guide.sample(rng, &mut noise, row);
+        }
+        out
+    }
+}
+
+/// The random stream of chain `chain`'s fit: stream 2c of the seed's [`chain_rng`] family, so
+/// chain 0 fits on stream 0 and draws on stream 1.
+fn fit_rng(seed: u64, chain: usize) -> rand_chacha::ChaCha8Rng {
+    chain_rng(seed, 2 * chain)
+}
+
+/// The random stream of chain `chain`'s draws from its fitted guide: stream 2c + 1.
+fn draw_rng(seed: u64, chain: usize) -> rand_chacha::ChaCha8Rng {
+    chain_rng(seed, 2 * chain + 1)
+}
+
+impl Svi {
+    fn validate(&self, d: usize, n_rows: usize) -> Result<(), EngineError> {
+        let bad = |m: String| Err(EngineError::Settings(m));
+        if self.particles == 0 {
+            return bad("particles must be at least 1".into());
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return bad(format!(
+                "the learning rate must be positive, got {}",
+                self.lr
+            ));
+        }
+        if !(self.init_scale > 0.0 && self.init_scale.is_finite()) {
+            return bad(format!(
+                "the initial scale must be positive, got {}",
+                self.init_scale
+            ));
+        }
+        if let Some(0) = self.batch_size {
+            return bad("the batch size must be at least 1".into());
+        }
+        if self.batch_size.is_some_and(|b| b < n_rows) && n_rows == 0 {
+            return bad("minibatches need a likelihood over rows".into());
+        }
+        if let GuideKind::LowRank { rank } = self.guide {
+            if rank == 0 {
+                return bad("the low-rank guide needs rank at least 1".into());
+            }
+        }
+        self.decay.validate().or_else(bad)?;
+        validate_clip(self.clip).or_else(bad)?;
+        if self.guide == GuideKind::FullRank && d > 2000 {
+            return bad(format!(
+                "the full-rank guide has d(d+3)/2 parameters; d = {d} is too many, use low-rank"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Fits the guide to `density` as chain 0 does; see [`Svi::fit_with`].
+    pub fn fit<D: Density + ?Sized>(&self, density: &mut D) -> Result<SviResult, EngineError> {
+        self.fit_with(density, 0, &mut |_| true)
+    }
+
+    /// Fits the guide to `density` for chain `chain`, calling `on_step` after every step; it
+    /// returns false to stop (the guide so far is returned with `interrupted` set).
+    ///
+    /// One seeded stream, stream 2·chain of [`chain_rng`]`(seed, ·)`, drives the initial point,
+    /// the batch shuffles and the noise, in that order, so a seed fixes the trace and the
+    /// guide. This is the fit an [`Engine::run`] chain makes; call it directly only on a
+    /// density of your own (it has no panic guard).
+    pub fn fit_with<D: Density + ?Sized>(
+        &self,
+        density: &mut D,
+        chain: usize,
+        on_step: &mut dyn FnMut(&ElboPoint) -> bool,
+    ) -> Result<SviResult, EngineError> {
+        let started = std::time::Instant::now();
+        let d = density.dim();
+        let n = density.n_rows();
+        self.validate(d, n)?;
+        let mut rng = fit_rng(self.seed, chain);
+        let fail = |draw: usize, source: DensityError| EngineError::Density {
+            chain,
+            draw,
+            source,
+        };
+
+        // A full batch is `None`, so the seam's fast full-data path is used.
+        let mut batches = match self.batch_size {
+            Some(b) if b < n => Some(Batches::new(n, b)),
+            _ => None,
+        };
+
+        let start =
+            find_start(&mut Unsized(density), &self.init, &mut rng, false).map_err(|e| {
+                EngineError::Init {
+                    chain,
+                    attempts: e.attempts,
+                    reason: e.reason,
+                }
+            })?;
+        let mut gradients = start.attempts as u64;
+        let mut loc = start.theta;
+        if let Init::Map { steps } = self.init {
+            // The warm start ascends log p with this fit's rate, clipping and batches; the
+            // batch order then carries on into the fit.
+            let ascent = Ascent {
+                lr: self.lr,
+                betas: self.betas,
+                eps: self.eps,
+                clip: self.clip,
+            };
+            let mut grad = vec![0.0; d];
+            ascend(
+                density,
+                &mut loc,
+                steps,
+                &ascent,
+                batches.as_mut(),
+                &mut rng,
+                &mut grad,
+            )
+            .map_err(|(t, e)| fail(t, e))?;
+            gradients += steps as u64;
+        }
+
+        let mut guide = Guide::new(self.guide, &loc, self.init_scale, &mut rng);
+        let n_phi = guide.params.len();
+        let mut adam = Adam::new(n_phi);
+        let mut scratch = Scratch::new(self.guide, d);
+        let mut noises = vec![vec![0.0; self.guide.noise_len(d)]; self.particles];
+        let mut grad_phi = vec![0.0; n_phi];
+        let mut trace = Vec::with_capacity(self.steps);
+        let window = self.window.max(1);
+        let alpha = 2.0 / (window as f64 + 1.0);
+        // Smoothed values of the last `window` steps, a ring buffer for the `tol` test.
+        let mut ring = vec![f64::NAN; window];
+        let mut smoothed = f64::NAN;
+        let (mut converged, mut interrupted) = (false, false);
+        let (mut skipped, mut failed_in_row) = (0usize, 0usize);
+
+        for t in 0..self.steps {
+            let rows = batches.as_mut().map(|b| b.next(&mut rng));
+            for noise in noises.iter_mut() {
+                guide.draw_noise(&mut rng, noise);
+            }
+            gradients += self.particles as u64;
+            let elbo = match guide.elbo_grad(density, &noises, rows, &mut scratch, &mut grad_phi) {
+                Ok(v) if v.is_finite() => v,
+                Ok(v) => {
+                    return Err(fail(
+                        t,
+                        DensityError::NonFiniteValue {
+                            value: v,
+                            term: Some("the guide's entropy".into()),
+                        },
+                    ))
+                }
+                Err(e) if e.is_recoverable() => {
+                    skipped += 1;
+                    failed_in_row += 1;
+                    if failed_in_row >= MAX_FAILED_STEPS {
+                        return Err(fail(t, e));
+                    }
+                    continue;
+                }
+                Err(e) => return Err(fail(t, e)),
+            };
+            failed_in_row = 0;
+            clip(&mut grad_phi, self.clip);
+            let lr = self.decay.lr_at(self.lr, t, self.steps);
+            adam.step(&mut guide.params, &grad_phi, lr, self.betas, self.eps);
+            smoothed = if smoothed.is_nan() {
+                elbo
+            } else {
+                smoothed + alpha * (elbo - smoothed)
+            };
+            let point = ElboPoint {
+                step: t + 1,
+                elbo,
+                smoothed,
+            };
+            trace.push(point);
+            let before = std::mem::replace(&mut ring[t % window], smoothed);
+            if self.tol > 0.0
+                && before.is_finite()
+                && (smoothed - before).abs() < self.tol * smoothed.abs().max(1.0)
+            {
+                converged = true;
+            }
+            if !on_step(&point) {
+                interrupted = true;
+                break;
+            }
+            if converged {
+                break;
+            }
+        }
+        Ok(SviResult {
+            guide,
+            trace,
+            converged,
+            interrupted,
+            skipped_steps: skipped,
+            gradients,
+            elapsed: started.elapsed(),
+        })
+    }
+}
+
+/// Lets the start finder, which takes a sized density, evaluate a `?Sized` one.
+struct Unsized<'a, D: ?Sized>(&'a mut D);
+
+impl<D: Density + ?Sized> Density for Unsized<'_, D> {
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+    fn log_density(&mut self, theta: &[f64]) -> Result<f64, DensityError> {
+        self.0.log_density(theta)
+    }
+    fn log_density_grad(&mut self, theta: &[f64], grad: &mut [f64]) -> Result<f64, DensityError> {
+        self.0.log_density_grad(theta, grad)
+    }
+}
+
+/// Writes `n` draws from `guide` as chain `chain`'s sampling draws, θ from `rng`; `lp__` is
+/// log p(θ) at the draw (NaN where it is not finite) and every sampler statistic is 0.
+fn draw_from<D: Density, S: DrawSink>(
+    guide: &Guide,
+    density: &mut D,
+    n: usize,
+    rng: &mut impl Rng,
+    out: &mut ChainOutput<'_, S>,
+) -> Result<(), EngineError> {
+    let mut theta = vec![0.0; guide.dim];
+    let mut noise = vec![0.0; guide.kind.noise_len(guide.dim)];
+    for _ in 0..n {
+        guide.sample(rng, &mut noise, &mut theta);
+        let lp = density.log_density(&theta).unwrap_or(f64::NAN);
+        out.draw(
+            &theta,
+            &DrawStats {
+                lp,
+                accept_stat: 0.0,
+                step_size: 0.0,
+                tree_depth: 0,
+                n_leapfrog: 0,
+                divergent: false,
+                energy: 0.0,
+                warmup: false,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// The header lines every guide-draw output shares, after the engine-specific ones.
+fn guide_header(kind: GuideKind, seed: u64) -> Vec<(String, String)> {
+    vec![
+        ("method".into(), "variational".into()),
+        (
+            "note".into(),
+            "draws from the fitted guide; lp__ is log p(theta) at the draw; accept_stat__ \
+             stepsize__ treedepth__ n_leapfrog__ divergent__ energy__ are 0 (no sampler)"
+                .into(),
+        ),
+        ("guide".into(), kind.to_string()),
+        ("seed".into(), seed.to_string()),
+    ]
+}
+
+impl Engine for Svi {
+    type Fit = SviResult;
+
+    fn name(&self) -> &'static str {
+        "svi"
+    }
+    /// One fit per run (chain ids other than 0 fit again on their own streams).
+    fn chains(&self) -> usize {
+        1
+    }
+    fn warmup(&self) -> usize {
+        0
+    }
+    fn draws(&self) -> usize {
+        self.draws
+    }
+    fn fit_steps(&self) -> usize {
+        self.steps
+    }
+    fn is_markov_chain(&self) -> bool {
+        false
+    }
+    fn header(&self) -> Header {
+        let mut run = guide_header(self.guide, self.seed);
+        run.extend([
+            ("steps".to_string(), self.steps.to_string()),
+            ("lr".to_string(), self.lr.to_string()),
+            ("particles".to_string(), self.particles.to_string()),
+            (
+                "batch_size".to_string(),
+                self.batch_size
+                    .map_or_else(|| "all".to_string(), |b| b.to_string()),
+            ),
+            ("num_samples".to_string(), self.draws.to_string()),
+        ]);
+        Header {
+            run,
+            tuning: Vec::new(),
+        }
+    }
+
+    /// Fits (stopping early when the run is interrupted), reports the fit, then draws from the
+    /// guide — also after an interruption, so the guide reached so far is kept as draws.
+    fn run_chain<D: Density, S: DrawSink>(
+        &self,
+        mut density: D,
+        chain: usize,
+        out: &mut ChainOutput<'_, S>,
+    ) -> Result<SviResult, EngineError> {
+        let mut sink_error = None;
+        let result = self.fit_with(&mut density, chain, &mut |p| {
+            if let Err(e) = out.fit_step(&FitStep::from(*p)) {
+                sink_error = Some(e);
+                return false;
+            }
+            !out.stop_requested()
+        })?;
+        if let Some(e) = sink_error {
+            return Err(e);
+        }
+        out.fit_done(&FitSummary {
+            steps: result.trace.len(),
+            converged: result.converged,
+        })?;
+        let mut rng = draw_rng(self.seed, chain);
+        draw_from(&result.guide, &mut density, self.draws, &mut rng, out)?;
+        Ok(result)
+    }
+}
+
+/// Draws from a guide fitted earlier, as an engine: SVI's draw phase alone. Chain c draws θ
+/// from the stream an SVI run with this seed draws from, so a fit's draws can be remade.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuideDraws {
+    /// The fitted guide.
+    pub guide: Guide,
+    /// Draws per chain.
+    pub draws: usize,
+    /// Seed of the draws.
+    pub seed: u64,
+}
+
+impl Engine for GuideDraws {
+    type Fit = ();
+
+    fn name(&self) -> &'static str {
+        "svi"
+    }
+    fn chains(&self) -> usize {
+        1
+    }
+    fn warmup(&self) -> usize {
+        0
+    }
+    fn draws(&self) -> usize {
+        self.draws
+    }
+    fn is_markov_chain(&self) -> bool {
+        false
+    }
+    fn header(&self) -> Header {
+        let mut run = guide_header(self.guide.kind, self.seed);
+        run.push(("num_samples".into(), self.draws.to_string()));
+        Header {
+            run,
+            tuning: Vec::new(),
+        }
+    }
+    fn run_chain<D: Density, S: DrawSink>(
+        &self,
+        mut density: D,
+        chain: usize,
+        out: &mut ChainOutput<'_, S>,
+    ) -> Result<(), EngineError> {
+        if density.dim() != self.guide.dim {
+            return Err(EngineError::Settings(format!(
+                "the guide has dimension {}, but θ has dimension {}",
+                self.guide.dim,
+                density.dim()
+            )));
+        }
+        let mut rng = draw_rng(self.seed, chain);
+        draw_from(&self.guide, &mut density, self.draws, &mut rng, out)
+    }
+}
