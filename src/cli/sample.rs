@@ -2,13 +2,13 @@
 //! draw, progress bars, Ctrl-C that keeps what was drawn, and the summary at the end.
 
 use super::check::{bind_posterior, load};
-use super::summary::{report, ChainColumns, ReportInput};
 use super::{
     Failure, ModelArgs, Output, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_IO, EXIT_MODEL, EXIT_USAGE,
 };
 use crate::draws::{ChainDraws, CsvFactory, Save};
 use crate::engine::{Engine, EngineError, Hmc, Init, MassMatrix, Nuts, Phase, RunControl};
 use crate::posterior::Posterior;
+use crate::summary::{report, ChainColumns, ReportInput};
 use clap::ValueEnum;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -3,13 +3,13 @@
 
 use super::check::{bind_posterior, load};
 use super::sample::{output_dir, SaveKind};
-use super::summary::{report, ChainColumns, ReportInput};
 use super::{
     Failure, ModelArgs, Output, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_IO, EXIT_MODEL, EXIT_USAGE,
 };
 use crate::engine::svi::{Decay, GuideKind, Init};
 use crate::engine::{EngineError, Svi};
 use crate::stan_csv::{format_f64, SamplerStats, StanCsvWriter};
+use crate::summary::{report, ChainColumns, ReportInput};
 use clap::ValueEnum;
 use std::fmt::Write as _;
 use std::path::PathBuf;

@@ -4,7 +4,8 @@
 //! all of the same length, in draw order.
 //!
 //! The diagnostics live in `convergence` (with the per-quantity [`SummaryRow`]) and `autocov`,
-//! the sampler's in `sampler`; `table` and `warnings` turn them into text.
+//! the sampler's in `sampler`; `table` and `warnings` turn them into text, `report` into the
+//! report that `sample`, `svi` and `summary` print, and `run_files` reads a run's chain files.
 //!
 //! # References
 //!
@@ -55,6 +56,8 @@
 
 mod autocov;
 mod convergence;
+mod report;
+mod run_files;
 mod sampler;
 mod table;
 mod warnings;
@@ -63,6 +66,8 @@ pub use convergence::{
     ess_bulk, ess_mean, ess_quantile, ess_tail, mcse_mean, mcse_quantile, mcse_sd, quantile, rhat,
     summarize, SummaryRow,
 };
+pub use report::{report, ChainColumns, ReportInput};
+pub use run_files::{chain_files, read_chain_files, RunFilesError};
 pub use sampler::{
     ebfmi, sampler_diagnostics, ChainDiagnostics, ChainSamplerStats, SamplerDiagnostics,
 };
