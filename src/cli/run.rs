@@ -2,13 +2,13 @@
 //! run through the one draws sink, one mapping from engine failures to exit codes, and the
 //! summary written at the end.
 
-use super::summary::{report, ChainColumns, ReportInput};
 use super::{Failure, ModelArgs, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_IO, EXIT_MODEL, EXIT_USAGE};
 use crate::draws::{columns, run_config, ChainDraws, CsvFactory, Save};
 use crate::engine::{
     Engine, EngineError, InitFailure, Phase, ProgressEvent, ProgressFn, RunControl,
 };
 use crate::posterior::Posterior;
+use crate::summary::{report, ChainColumns, ReportInput};
 use clap::ValueEnum;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
