@@ -337,3 +337,188 @@ impl Progress {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! One mapping from engine failures to exit codes, checked on the failures each engine
+    //! really produces (issue: a density failure exited 70 from `sample` and 65 from `svi`).
+
+    use super::*;
+    use crate::density::FnDensity;
+    use crate::engine::{Hmc, Nuts, Svi, TraceFactory};
+
+    fn nuts() -> Nuts {
+        Nuts {
+            chains: 1,
+            warmup: 20,
+            draws: 20,
+            ..Nuts::default()
+        }
+    }
+    fn hmc() -> Hmc {
+        Hmc {
+            chains: 1,
+            warmup: 20,
+            draws: 20,
+            ..Hmc::default()
+        }
+    }
+    fn svi() -> Svi {
+        Svi {
+            steps: 200,
+            draws: 5,
+            ..Svi::default()
+        }
+    }
+
+    /// The exit code each engine's failure on `target` maps to.
+    fn codes<F>(target: &FnDensity<F>) -> [i32; 3]
+    where
+        F: FnMut(&[f64], &mut [f64]) -> f64 + Clone + Send + Sync,
+    {
+        let control = RunControl::default();
+        let sinks = TraceFactory::default();
+        let code = |e: EngineError| engine_failure(e).code;
+        [
+            code(
+                nuts()
+                    .run(target, &sinks, &control)
+                    .expect_err("nuts fails"),
+            ),
+            code(hmc().run(target, &sinks, &control).expect_err("hmc fails")),
+            code(svi().run(target, &sinks, &control).expect_err("svi fails")),
+        ]
+    }
+
+    #[test]
+    fn a_panicking_density_is_an_internal_error_for_every_engine() {
+        // Panics on the 5th evaluation: after a valid start, inside warmup or the fit.
+        let panics_later = FnDensity::new(2, {
+            let mut calls = 0;
+            move |x: &[f64], g: &mut [f64]| {
+                calls += 1;
+                assert!(calls < 5, "a bug in the density");
+                g.copy_from_slice(&[-x[0], -x[1]]);
+                -0.5 * (x[0] * x[0] + x[1] * x[1])
+            }
+        });
+        assert_eq!(codes(&panics_later), [EXIT_INTERNAL; 3]);
+        let panics_at_once = FnDensity::new(2, |_: &[f64], _: &mut [f64]| -> f64 {
+            panic!("a bug in the density")
+        });
+        assert_eq!(codes(&panics_at_once), [EXIT_INTERNAL; 3]);
+    }
+
+    #[test]
+    fn a_density_never_finite_is_the_models_error_for_every_engine() {
+        let never = FnDensity::new(2, |_: &[f64], g: &mut [f64]| {
+            g.fill(0.0);
+            f64::NAN
+        });
+        assert_eq!(codes(&never), [EXIT_MODEL; 3]);
+        let e = nuts()
+            .run(&never, &TraceFactory::default(), &RunControl::default())
+            .expect_err("fails");
+        assert!(engine_failure(e)
+            .message
+            .contains("= help: check the priors"));
+    }
+
+    #[test]
+    fn a_fit_whose_every_step_fails_is_the_models_error() {
+        // Finite at the start only: SVI's steps all fail, so it gives up (a density error
+        // that is recoverable, i.e. the model's values, not a bug).
+        let first_only = FnDensity::new(2, {
+            let mut calls = 0;
+            move |x: &[f64], g: &mut [f64]| {
+                calls += 1;
+                g.copy_from_slice(&[-x[0], -x[1]]);
+                if calls == 1 {
+                    0.0
+                } else {
+                    f64::NAN
+                }
+            }
+        });
+        let e = svi()
+            .run(
+                &first_only,
+                &TraceFactory::default(),
+                &RunControl::default(),
+            )
+            .expect_err("svi gives up");
+        assert!(matches!(e, EngineError::Density { .. }), "{e}");
+        assert_eq!(engine_failure(e).code, EXIT_MODEL);
+    }
+
+    #[test]
+    fn bad_settings_are_a_usage_error_for_every_engine() {
+        let target = FnDensity::new(1, |x: &[f64], g: &mut [f64]| {
+            g[0] = -x[0];
+            -0.5 * x[0] * x[0]
+        });
+        let control = RunControl::default();
+        let sinks = TraceFactory::default();
+        let bad_nuts = Nuts {
+            target_accept: 1.5,
+            ..nuts()
+        };
+        let bad_hmc = Hmc {
+            n_leapfrog: 0,
+            ..hmc()
+        };
+        let bad_svi = Svi {
+            particles: 0,
+            ..svi()
+        };
+        for e in [
+            bad_nuts.run(&target, &sinks, &control).expect_err("bad"),
+            bad_hmc.run(&target, &sinks, &control).expect_err("bad"),
+            bad_svi.run(&target, &sinks, &control).expect_err("bad"),
+        ] {
+            assert_eq!(engine_failure(e).code, EXIT_USAGE);
+        }
+    }
+
+    /// A sink whose disk is full.
+    #[derive(Debug)]
+    struct FullDisk;
+    impl crate::engine::DrawSink for FullDisk {
+        fn adaptation_done(
+            &mut self,
+            _: &crate::engine::Adaptation,
+        ) -> Result<(), crate::engine::SinkError> {
+            Ok(())
+        }
+        fn draw(
+            &mut self,
+            _: &[f64],
+            _: &crate::engine::DrawStats,
+        ) -> Result<(), crate::engine::SinkError> {
+            Err(std::io::Error::other("no space left on device").into())
+        }
+    }
+    struct FullDisks;
+    impl crate::engine::SinkFactory for FullDisks {
+        type Sink = FullDisk;
+        fn sink(&self, _: usize, _: usize) -> Result<FullDisk, crate::engine::SinkError> {
+            Ok(FullDisk)
+        }
+    }
+
+    #[test]
+    fn an_output_that_cannot_be_written_is_an_io_error_for_every_engine() {
+        let target = FnDensity::new(1, |x: &[f64], g: &mut [f64]| {
+            g[0] = -x[0];
+            -0.5 * x[0] * x[0]
+        });
+        let control = RunControl::default();
+        for e in [
+            nuts().run(&target, &FullDisks, &control).expect_err("full"),
+            hmc().run(&target, &FullDisks, &control).expect_err("full"),
+            svi().run(&target, &FullDisks, &control).expect_err("full"),
+        ] {
+            assert_eq!(engine_failure(e).code, EXIT_IO);
+        }
+    }
+}
