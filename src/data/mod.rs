@@ -1,0 +1,184 @@
+//! Data binding: reads a JSON or CSV data file against the model's data block, binds the dimension symbols and checks every value.
+//!
+//! # Formats
+//!
+//! - **JSON**, in CmdStan's layout: one object with an entry per field. A scalar is a number; a
+//!   vector or `int[N]` is an array of numbers (a bare number is accepted as a length-1 array, as
+//!   CmdStan does); a matrix is an array of rows. The strings CmdStan writes for non-finite values
+//!   (`"inf"`, `"-inf"`, `"Infinity"`, `"NaN"`, any case) are read as numbers so that they fail the
+//!   finiteness check with a message naming the element, rather than a confusing type error.
+//! - **CSV**, a table with a header row: vector or `int[N]` field `y` is column `y`; matrix `x` is
+//!   columns `x.0, x.1, …` (0-based, all present, no gap; D is their count). Every table field has
+//!   one value per row, so all share the row count. A scalar can come from a CSV file only as a
+//!   column holding the same value in every row; otherwise it is reported missing, with a hint to
+//!   use JSON. Cells are trimmed; `inf`/`nan` are read as numbers (then fail the finiteness check).
+//!
+//! # Dimension symbols
+//!
+//! A symbol such as `N` in `x: matrix[N, D]` is bound by the first field, in declaration order,
+//! that has it in its type; every later use must agree. A scalar field of the same name
+//! (`K: int`) is authoritative: it is bound first and every use is compared with it. `dims`
+//! holds every symbol used in a type or in an [`IntRange`](crate::ir::IntRange), plus every
+//! `int` scalar field whose value is a valid size, since the model may use such a field as a
+//! width (`dense(K)`).
+//!
+//! # Errors
+//!
+//! All problems are collected, not only the first. Within one field at most
+//! [`MAX_ERRORS_PER_FIELD`] element-level problems are listed, followed by one
+//! [`DataError::MoreProblems`] with the count of the rest, so a column of 10 000 NaNs does not
+//! bury the other messages. Indices are 0-based as in the language (`x[3, 1]` is row 3, column 1)
+//! and CSV errors add the 1-based line of the file. Each value gets at most one error, checked in
+//! this order: a number at all, finite, whole (for int fields), declared bounds, usage range.
+//! Warnings are returned only with a successful binding.
+//!
+//! # Layout
+//!
+//! `json` and `csv` read a file into fields, `bind` binds their dimensions and checks their
+//! values for both, and `messages` holds the wording of every error and warning, including the
+//! phrases the readers put into them.
+
+mod bind;
+mod csv;
+mod json;
+mod messages;
+
+pub use self::csv::bind_csv;
+pub use self::json::bind_json;
+pub use self::messages::{At, DataError, DataWarning, DimRole, DimSource, Index, Limit};
+
+use crate::ir::DataDecl;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+/// At most this many element-level errors are listed per field; the rest are counted.
+pub const MAX_ERRORS_PER_FIELD: usize = 10;
+
+/// The value of one data field after binding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataValue {
+    /// Sizes: empty for scalars, `[n]` for vectors and int arrays, `[rows, cols]` for matrices.
+    pub shape: Vec<usize>,
+    /// Every element in row-major order (`x[r, c]` is `values[r * cols + c]`); ints are exact.
+    pub values: Vec<f64>,
+    /// True for `int` and `int[N]` fields, whose values are then all whole numbers.
+    pub is_int: bool,
+}
+
+impl DataValue {
+    /// The value of a scalar field, `None` for vectors and matrices.
+    pub fn scalar(&self) -> Option<f64> {
+        match self.shape.as_slice() {
+            [] => self.values.first().copied(),
+            _ => None,
+        }
+    }
+}
+
+/// Every field of the data block with its value, and the size of every dimension symbol.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BoundData {
+    /// Field name → value, for every declared field.
+    pub fields: BTreeMap<String, DataValue>,
+    /// Dimension symbol → size (see the module doc for which symbols are present).
+    pub dims: BTreeMap<String, usize>,
+}
+
+impl BoundData {
+    /// The value of a declared field.
+    pub fn get(&self, name: &str) -> Option<&DataValue> {
+        self.fields.get(name)
+    }
+    /// The size bound to a dimension symbol.
+    pub fn dim(&self, sym: &str) -> Option<usize> {
+        self.dims.get(sym).copied()
+    }
+}
+
+/// Prints `dims: D = 3, N = 100` then one line per field: `x: real[100, 3]`, `K: int = 3`.
+impl fmt::Display for BoundData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let dims: Vec<String> = self
+            .dims
+            .iter()
+            .map(|(s, n)| format!("{s} = {n}"))
+            .collect();
+        writeln!(f, "dims: {}", dims.join(", "))?;
+        for (name, v) in &self.fields {
+            let kind = if v.is_int { "int" } else { "real" };
+            match v.scalar() {
+                Some(x) => writeln!(f, "{name}: {kind} = {x}")?,
+                None => {
+                    let shape: Vec<String> = v.shape.iter().map(|n| n.to_string()).collect();
+                    writeln!(f, "{name}: {kind}[{}]", shape.join(", "))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A successful binding and the warnings found on the way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bound {
+    /// The bound fields and dimensions.
+    pub data: BoundData,
+    /// Legal but suspicious things in the file (fields the model does not declare).
+    pub warnings: Vec<DataWarning>,
+}
+
+/// The layout of a data file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataFormat {
+    /// CmdStan-style JSON.
+    Json,
+    /// A CSV table with a header row.
+    Csv,
+}
+
+impl DataFormat {
+    /// The format named by a path's extension (`.json`, `.csv`, any case).
+    pub fn from_path(path: &Path) -> Option<DataFormat> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "json" => Some(DataFormat::Json),
+            "csv" => Some(DataFormat::Csv),
+            _ => None,
+        }
+    }
+}
+
+/// Reads and binds a data file, choosing JSON or CSV by its extension.
+pub fn bind_file(path: &Path, decls: &[DataDecl]) -> Result<Bound, Vec<DataError>> {
+    let shown = path.display().to_string();
+    let format = DataFormat::from_path(path).ok_or_else(|| {
+        vec![DataError::UnknownFormat {
+            path: shown.clone(),
+        }]
+    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![DataError::Unreadable {
+            path: shown,
+            reason: e.to_string(),
+        }]
+    })?;
+    bind_str(&text, format, decls)
+}
+
+/// Binds data text in the given format.
+pub fn bind_str(
+    text: &str,
+    format: DataFormat,
+    decls: &[DataDecl],
+) -> Result<Bound, Vec<DataError>> {
+    match format {
+        DataFormat::Json => bind_json(text, decls),
+        DataFormat::Csv => bind_csv(text, decls),
+    }
+}
+
+/// The declaration of the field called `name`.
+fn find_decl<'a>(decls: &'a [DataDecl], name: &str) -> Option<&'a DataDecl> {
+    decls.iter().find(|d| d.name == name)
+}
