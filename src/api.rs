@@ -2,8 +2,12 @@
 //! source so every later error can point into it.
 
 use crate::check::{self, Checked};
+use crate::data::{Bound, BoundData, DataError};
 use crate::diagnostic::{render_all, Diagnostic};
 use crate::ir::CheckedModel;
+use crate::ir::DataDecl;
+use crate::posterior::predictive::{Predictive, PredictiveError};
+use crate::posterior::Posterior;
 use crate::source::SourceFile;
 use crate::syntax::{self, ast};
 use std::path::{Path, PathBuf};
@@ -94,38 +98,109 @@ pub struct DataBindError {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+/// Why inputs could not be bound for prediction.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BindInputsError {
+    /// The inputs do not fit the model's data block or its sizes.
+    #[error(transparent)]
+    Data(#[from] DataBindError),
+    /// The model has no likelihood over rows, so there is nothing to predict.
+    #[error("the model has no likelihood over rows of data, so there is nothing to predict")]
+    NoRowLikelihood,
+}
+
+/// Bound data with its warnings as located diagnostics (in source order) and rendered.
+struct Diagnosed {
+    data: BoundData,
+    warnings: Vec<Diagnostic>,
+    rendered_warnings: String,
+}
+
 impl Model {
-    fn bind_result(
+    /// The one place a binding's data errors and warnings become diagnostics located in this
+    /// model's data block.
+    fn diagnose(
         &self,
-        result: Result<crate::data::Bound, Vec<crate::data::DataError>>,
-    ) -> Result<crate::posterior::Posterior, DataBindError> {
-        let decls = &self.checked.data;
+        result: Result<Bound, Vec<DataError>>,
+        decls: &[DataDecl],
+    ) -> Result<Diagnosed, DataBindError> {
         let bound = result.map_err(|errors| {
             let diagnostics: Vec<Diagnostic> =
                 errors.iter().map(|e| e.to_diagnostic(decls)).collect();
-            DataBindError {
-                rendered: render_all(&diagnostics, &self.source),
-                diagnostics,
-            }
+            self.bind_error(diagnostics)
         })?;
-        crate::posterior::Posterior::new(&self.checked, bound.data).map_err(|diagnostics| {
-            DataBindError {
-                rendered: render_all(&diagnostics, &self.source),
-                diagnostics,
-            }
+        let mut warnings: Vec<Diagnostic> = bound
+            .warnings
+            .iter()
+            .map(|w| w.to_diagnostic(decls))
+            .collect();
+        warnings.sort_by_key(|d| d.span.start);
+        let rendered_warnings = if warnings.is_empty() {
+            String::new()
+        } else {
+            render_all(&warnings, &self.source)
+        };
+        Ok(Diagnosed {
+            data: bound.data,
+            warnings,
+            rendered_warnings,
         })
     }
 
-    /// Binds a data file (JSON or CSV, by extension) and returns the posterior density.
-    pub fn bind_file(
+    fn bind_error(&self, diagnostics: Vec<Diagnostic>) -> DataBindError {
+        DataBindError {
+            rendered: render_all(&diagnostics, &self.source),
+            diagnostics,
+        }
+    }
+
+    fn bind_result(
         &self,
-        path: impl AsRef<Path>,
-    ) -> Result<crate::posterior::Posterior, DataBindError> {
+        result: Result<Bound, Vec<DataError>>,
+    ) -> Result<Posterior, DataBindError> {
+        let d = self.diagnose(result, &self.checked.data)?;
+        Posterior::with_warnings(&self.checked, d.data, d.warnings, d.rendered_warnings)
+            .map_err(|diagnostics| self.bind_error(diagnostics))
+    }
+
+    /// Binds a data file (JSON or CSV, by extension) and returns the posterior density; its
+    /// [`Posterior::warnings`] hold what binding warned about.
+    pub fn bind_file(&self, path: impl AsRef<Path>) -> Result<Posterior, DataBindError> {
         self.bind_result(crate::data::bind_file(path.as_ref(), &self.checked.data))
     }
 
-    /// Binds CmdStan-style JSON given as text.
-    pub fn bind_json(&self, text: &str) -> Result<crate::posterior::Posterior, DataBindError> {
+    /// Binds CmdStan-style JSON given as text; see [`Model::bind_file`].
+    pub fn bind_json(&self, text: &str) -> Result<Posterior, DataBindError> {
         self.bind_result(crate::data::bind_json(text, &self.checked.data))
+    }
+
+    /// Binds a file of inputs for prediction (JSON or CSV): the likelihood's observed field is
+    /// optional, and gives the targets when present.
+    pub fn bind_inputs(&self, path: impl AsRef<Path>) -> Result<Predictive, BindInputsError> {
+        let (bound, targets) = match crate::predict::bind_inputs(&self.checked, path.as_ref()) {
+            Ok(i) => (
+                Ok(Bound {
+                    data: i.data,
+                    warnings: i.warnings,
+                }),
+                i.targets,
+            ),
+            Err(errors) => (Err(errors), None),
+        };
+        let d = self.diagnose(bound, &self.checked.data)?;
+        Predictive::with_warnings(
+            &self.checked,
+            d.data,
+            targets,
+            d.warnings,
+            d.rendered_warnings,
+        )
+        .map_err(|e| match e {
+            PredictiveError::NoRowLikelihood => BindInputsError::NoRowLikelihood,
+            PredictiveError::Sizes(diagnostics) => {
+                BindInputsError::Data(self.bind_error(diagnostics))
+            }
+        })
     }
 }

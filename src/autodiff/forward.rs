@@ -5,31 +5,42 @@ use super::dense;
 use super::scalar;
 use super::term::term;
 use super::Workspace;
-use crate::density::DensityError;
 use crate::lower::{Instr, Part, Program};
 use num_dual::Dual64;
 
-/// The two parts of a log-density evaluation.
+/// The two parts of a log-density evaluation, and the first term that was not finite.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Eval {
     /// Prior terms plus log-Jacobians.
     pub prior: f64,
     /// Likelihood terms (unscaled).
     pub likelihood: f64,
+    /// Index in [`Program::instrs`] of the first term (or constraint transform) whose value was
+    /// not finite; [`term_label`] names it. The caller decides what that means.
+    pub nonfinite: Option<usize>,
+}
+
+/// The words naming instruction `index` of `p` when its value is not finite: the term's label
+/// ("prior of sigma"), or "a constraint transform".
+pub fn term_label(p: &Program, index: usize) -> &str {
+    match &p.instrs[index] {
+        Instr::Term { label, .. } | Instr::Categorical { label, .. } => label,
+        _ => "a constraint transform",
+    }
 }
 
 /// Runs the program on θ. With `PARTIALS`, saves what [`super::backward`] needs. `rng` is needed
-/// only by programs with draws (predict programs).
+/// only by programs with draws (predict programs). Each term's value is checked for finiteness
+/// here, once, so the first non-finite one can be named.
 pub fn forward<const PARTIALS: bool>(
     p: &Program,
     ws: &mut Workspace,
     theta: &[f64],
     mut rng: Option<&mut dyn rand::Rng>,
-) -> Result<Eval, DensityError> {
+) -> Eval {
     let mut eval = Eval::default();
-    let mut bad: Option<&str> = None;
     let vals = &mut ws.vals;
-    for ins in &p.instrs {
+    for (index, ins) in p.instrs.iter().enumerate() {
         match ins {
             Instr::Constrain {
                 theta: t0,
@@ -63,8 +74,8 @@ pub fn forward<const PARTIALS: bool>(
                     }
                 }
                 eval.prior += logj;
-                if !logj.is_finite() && bad.is_none() {
-                    bad = Some("a constraint transform");
+                if !logj.is_finite() && eval.nonfinite.is_none() {
+                    eval.nonfinite = Some(index);
                 }
             }
             Instr::Dense {
@@ -221,11 +232,11 @@ pub fn forward<const PARTIALS: bool>(
                 norm,
                 partials,
                 len,
-                label,
+                label: _,
             } => {
                 let total = term::<PARTIALS>(p, vals, *dist, *target, args, *norm, *partials, *len);
-                if !total.is_finite() && bad.is_none() {
-                    bad = Some(label);
+                if !total.is_finite() && eval.nonfinite.is_none() {
+                    eval.nonfinite = Some(index);
                 }
                 match part {
                     Part::Prior => eval.prior += total,
@@ -237,7 +248,7 @@ pub fn forward<const PARTIALS: bool>(
                 logits,
                 part,
                 softmax,
-                label,
+                label: _,
             } => {
                 let ys = p.slots[*target].slot;
                 let ls = p.slots[*logits].slot;
@@ -249,8 +260,8 @@ pub fn forward<const PARTIALS: bool>(
                 let (lo, hi) = vals.split_at_mut(*softmax);
                 let total =
                     categorical::<PARTIALS>(&lo[ys.range()], &lo[ls.range()], &mut hi[..n * k], n);
-                if !total.is_finite() && bad.is_none() {
-                    bad = Some(label);
+                if !total.is_finite() && eval.nonfinite.is_none() {
+                    eval.nonfinite = Some(index);
                 }
                 match part {
                     Part::Prior => eval.prior += total,
@@ -284,14 +295,7 @@ pub fn forward<const PARTIALS: bool>(
             }
         }
     }
-    if let Some(label) = bad {
-        let value = eval.prior + eval.likelihood;
-        return Err(DensityError::NonFiniteValue {
-            value,
-            term: Some(label.to_string()),
-        });
-    }
-    Ok(eval)
+    eval
 }
 
 /// Copies an unconstrained parameter from θ (row-major) into its column-major slot.

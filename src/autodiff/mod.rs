@@ -11,7 +11,7 @@ pub mod scalar;
 mod term;
 
 pub use backward::backward;
-pub use forward::{forward, Eval};
+pub use forward::{forward, term_label, Eval};
 
 use crate::lower::Program;
 

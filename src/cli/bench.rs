@@ -11,7 +11,7 @@
 use super::check::{bind, load};
 use super::{Failure, ModelArgs, Output};
 use crate::density::Density;
-use crate::posterior::{Posterior, PosteriorEval};
+use crate::posterior::PosteriorEval;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::fmt::Write as _;
@@ -170,10 +170,8 @@ pub fn bench(args: &BenchArgs) -> Result<Output, Failure> {
     let model = load(&args.model)?;
     let mut stderr = model.rendered_warnings();
     let (post, data_name) = match bind(&model, &args.model)? {
-        Some((path, data, warnings)) => {
-            stderr.push_str(&warnings);
-            let post = Posterior::new(&model.checked, data)
-                .map_err(|d| Failure::model(crate::diagnostic::render_all(&d, &model.source)))?;
+        Some((path, post)) => {
+            stderr.push_str(post.rendered_warnings());
             (post, path.display().to_string())
         }
         // A model without a data block needs no data file.

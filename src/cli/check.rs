@@ -1,11 +1,9 @@
 //! `bnnppl check` and `bnnppl print`: parse, check, list parameters, print stages.
 
 use super::{Failure, ModelArgs, Output, Stage};
-use crate::api::{Model, ModelError};
-use crate::check::verify_dims;
-use crate::data::{self, BoundData};
-use crate::diagnostic::{render_all, Diagnostic};
+use crate::api::{DataBindError, Model, ModelError};
 use crate::ir::{Constraint, Dim, Shape};
+use crate::posterior::Posterior;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -28,12 +26,9 @@ pub fn data_path(args: &ModelArgs) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Binds the model's data (if a data file is given or found), rendering data errors against
-/// the model's declarations. Returns the bound data and rendered warnings.
-pub fn bind(
-    model: &Model,
-    args: &ModelArgs,
-) -> Result<Option<(PathBuf, BoundData, String)>, Failure> {
+/// Binds the model's data (if a data file is given or found) through the library, which
+/// renders data errors and warnings against the model's declarations.
+pub fn bind(model: &Model, args: &ModelArgs) -> Result<Option<(PathBuf, Posterior)>, Failure> {
     let Some(path) = data_path(args) else {
         return Ok(None);
     };
@@ -43,50 +38,29 @@ pub fn bind(
             path.display()
         )));
     }
-    let decls = &model.checked.data;
-    match data::bind_file(&path, decls) {
-        Ok(bound) => {
-            let mut diags: Vec<Diagnostic> = bound
-                .warnings
-                .iter()
-                .map(|w| w.to_diagnostic(decls))
-                .collect();
-            let errors = verify_dims(&model.checked, &bound.data.dims);
-            if !errors.is_empty() {
-                return Err(Failure::model(data_failure(&path, model, errors)));
-            }
-            let warnings = if diags.is_empty() {
-                String::new()
-            } else {
-                diags.sort_by_key(|d| d.span.start);
-                render_all(&diags, &model.source)
-            };
-            Ok(Some((path, bound.data, warnings)))
-        }
-        Err(errors) => {
-            let diags: Vec<Diagnostic> = errors.iter().map(|e| e.to_diagnostic(decls)).collect();
-            Err(Failure::model(data_failure(&path, model, diags)))
-        }
-    }
+    let post = model
+        .bind_file(&path)
+        .map_err(|e| Failure::model(data_failure(&path, &e)))?;
+    Ok(Some((path, post)))
 }
 
-fn data_failure(path: &std::path::Path, model: &Model, diags: Vec<Diagnostic>) -> String {
+/// The message of data that does not fit the model, errors located in its data block.
+pub fn data_failure(path: &std::path::Path, e: &DataBindError) -> String {
     format!(
         "error: the data in {} does not fit the model\n\n{}",
         path.display(),
-        render_all(&diags, &model.source)
+        e.rendered
     )
 }
 
 /// Loads the data (beside the model or `--data`) and binds it: the posterior density, and the
 /// rendered data warnings. A model without a data block needs no file.
-pub fn bind_posterior(
-    model: &Model,
-    args: &ModelArgs,
-) -> Result<(crate::posterior::Posterior, String), Failure> {
-    let (data, warnings) = match bind(model, args)? {
-        Some((_, data, warnings)) => (data, warnings),
-        None if model.checked.data.is_empty() => (BoundData::default(), String::new()),
+pub fn bind_posterior(model: &Model, args: &ModelArgs) -> Result<(Posterior, String), Failure> {
+    let post = match bind(model, args)? {
+        Some((_, post)) => post,
+        None if model.checked.data.is_empty() => model
+            .bind_json("{}")
+            .map_err(|e| Failure::model(e.rendered))?,
         None => {
             return Err(Failure::usage(format!(
                 "error: no data file for {}: pass --data FILE, or put {} beside it",
@@ -95,8 +69,7 @@ pub fn bind_posterior(
             )))
         }
     };
-    let post = crate::posterior::Posterior::new(&model.checked, data)
-        .map_err(|d| Failure::model(render_all(&d, &model.source)))?;
+    let warnings = post.rendered_warnings().to_string();
     Ok((post, warnings))
 }
 
@@ -107,8 +80,9 @@ pub fn check(args: &ModelArgs) -> Result<Output, Failure> {
     let mut stderr = model.rendered_warnings();
     let mut stdout = String::new();
     let sizes = match &bound {
-        Some((path, data, warnings)) => {
-            stderr.push_str(warnings);
+        Some((path, post)) => {
+            stderr.push_str(post.rendered_warnings());
+            let data = post.data();
             let dims: Vec<String> = data
                 .dims
                 .iter()

@@ -1,12 +1,13 @@
 //! `bnnppl predict` and `bnnppl acquire`: the posterior predictive of a `sample` run on new
 //! inputs (CSV per row, metrics, convergence, plots) and active-learning ranking of a pool.
 
+use super::check::data_failure;
 use super::{Failure, ModelArgs, Output, EXIT_IO};
-use crate::api::Model;
-use crate::diagnostic::{render_all, Diagnostic};
+use crate::api::{BindInputsError, Model};
 use crate::ir::{DataType, Dim};
+use crate::posterior::Predictive;
 use crate::predict::metrics::{evaluate, Metrics};
-use crate::predict::{self, Family, Inputs, Predictions, Settings, QUANTILES};
+use crate::predict::{self, Family, Predictions, Settings, QUANTILES};
 use clap::ValueEnum;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -84,7 +85,7 @@ fn prepare(
     model_path: &Path,
     draws: &Path,
     data: Option<&PathBuf>,
-) -> Result<(Model, PathBuf, Inputs, predict::DrawSet, String), Failure> {
+) -> Result<(Model, PathBuf, Predictive, predict::DrawSet, String), Failure> {
     let args = ModelArgs {
         model: model_path.to_path_buf(),
         data: data.cloned(),
@@ -103,39 +104,13 @@ fn prepare(
             path.display()
         )));
     }
-    let decls = &model.checked.data;
-    let inputs = predict::bind_inputs(&model.checked, &path).map_err(|errors| {
-        let diags: Vec<Diagnostic> = errors.iter().map(|e| e.to_diagnostic(decls)).collect();
-        Failure::model(format!(
-            "error: the data in {} does not fit the model\n\n{}",
-            path.display(),
-            render_all(&diags, &model.source)
-        ))
+    let inputs = model.bind_inputs(&path).map_err(|e| match e {
+        BindInputsError::Data(e) => Failure::model(data_failure(&path, &e)),
+        e => Failure::model(format!("error: {e}")),
     })?;
-    let errors = crate::check::verify_dims(&model.checked, &inputs.data.dims);
-    if !errors.is_empty() {
-        return Err(Failure::model(render_all(&errors, &model.source)));
-    }
-    if !inputs.warnings.is_empty() {
-        let diags: Vec<Diagnostic> = inputs
-            .warnings
-            .iter()
-            .map(|w| w.to_diagnostic(decls))
-            .collect();
-        stderr.push_str(&render_all(&diags, &model.source));
-    }
-    // The θ layout depends only on the parameter shapes, which the inputs determine.
-    let mut sizes = inputs.data.dims.clone();
-    if let Some(sym) = crate::lower::row_symbol(&model.checked) {
-        sizes.insert(sym, 1);
-    }
-    let layout = crate::lower::lower_likelihood_args(&model.checked, &sizes)
-        .ok_or_else(|| {
-            Failure::model(format!("error: {}", predict::PredictError::NoRowLikelihood))
-        })?
-        .layout;
-    let set =
-        predict::read_draws(draws, &layout).map_err(|e| Failure::usage(format!("error: {e}")))?;
+    stderr.push_str(inputs.rendered_warnings());
+    let set = predict::read_draws(draws, inputs.layout())
+        .map_err(|e| Failure::usage(format!("error: {e}")))?;
     if set.theta.is_empty() {
         return Err(Failure::usage(format!(
             "error: the chain files in {} hold no draws",
@@ -146,19 +121,11 @@ fn prepare(
 }
 
 fn run_predict(
-    model: &Model,
-    inputs: &Inputs,
+    inputs: &mut Predictive,
     set: &predict::DrawSet,
     settings: &Settings,
 ) -> Result<Predictions, Failure> {
-    predict::predict(
-        &model.checked,
-        &inputs.data,
-        set,
-        inputs.targets.as_deref(),
-        settings,
-    )
-    .map_err(|e| Failure::model(format!("error: {e}")))
+    predict::predict_at(inputs, set, settings).map_err(|e| Failure::model(format!("error: {e}")))
 }
 
 fn io_failure(path: &Path, e: impl std::fmt::Display) -> Failure {
@@ -230,9 +197,9 @@ fn predictions_csv(pred: &Predictions, targets: Option<&[f64]>) -> String {
 
 /// The single input column of a 1-D regression (a row-wise field other than the observed one
 /// with one value per row), if there is exactly one.
-fn single_input(model: &Model, inputs: &Inputs, rows: usize) -> Option<Vec<f64>> {
-    let sym = crate::lower::row_symbol(&model.checked)?;
-    let (_, observed) = predict::likelihood_term(&model.checked)?;
+fn single_input(model: &Model, inputs: &Predictive, rows: usize) -> Option<Vec<f64>> {
+    let sym = model.checked.row_symbol()?;
+    let (_, observed) = model.checked.row_likelihood()?;
     let cands: Vec<&str> = model
         .checked
         .data
@@ -246,7 +213,7 @@ fn single_input(model: &Model, inputs: &Inputs, rows: usize) -> Option<Vec<f64>>
         .collect();
     match cands.as_slice() {
         [name] => inputs
-            .data
+            .data()
             .get(name)
             .filter(|v| v.values.len() == rows)
             .map(|v| v.values.clone()),
@@ -264,19 +231,19 @@ fn fmt_metric(v: f64) -> String {
 
 /// `bnnppl predict`.
 pub fn predict(args: &PredictArgs) -> Result<Output, Failure> {
-    let (model, data_path, inputs, set, mut stderr) =
+    let (model, data_path, mut inputs, set, mut stderr) =
         prepare(&args.model, &args.draws, args.data.as_ref())?;
     let settings = Settings {
         chunk: args.chunk,
         seed: args.seed,
         ..Settings::default()
     };
-    let pred = run_predict(&model, &inputs, &set, &settings)?;
+    let pred = run_predict(&mut inputs, &set, &settings)?;
     let output = args
         .output
         .clone()
         .unwrap_or_else(|| args.draws.join("predictions.csv"));
-    std::fs::write(&output, predictions_csv(&pred, inputs.targets.as_deref()))
+    std::fs::write(&output, predictions_csv(&pred, inputs.targets()))
         .map_err(|e| io_failure(&output, e))?;
 
     let mut out = String::new();
@@ -289,10 +256,7 @@ pub fn predict(args: &PredictArgs) -> Result<Output, Failure> {
         set.chain_lens.len(),
         output.display()
     );
-    let metrics = inputs
-        .targets
-        .as_deref()
-        .map(|y| evaluate(&pred, y, args.bins));
+    let metrics = inputs.targets().map(|y| evaluate(&pred, y, args.bins));
     match &metrics {
         Some(Metrics::Regression(m)) => {
             let _ = writeln!(out, "\nmetric                value");
@@ -383,7 +347,7 @@ pub fn predict(args: &PredictArgs) -> Result<Output, Failure> {
             let x = single_input(&model, &inputs, pred.rows).ok_or_else(|| {
                 Failure::usage("error: --plot draws regressions with exactly one input column")
             })?;
-            let points = match &inputs.targets {
+            let points = match inputs.targets() {
                 Some(y) => x.iter().copied().zip(y.iter().copied()).collect(),
                 None => training_points(&model, &args.model).unwrap_or_default(),
             };
@@ -407,8 +371,8 @@ fn training_points(model: &Model, model_path: &Path) -> Option<Vec<(f64, f64)>> 
         data: None,
     };
     let path = super::check::data_path(&args)?;
-    let inputs = predict::bind_inputs(&model.checked, &path).ok()?;
-    let y = inputs.targets.clone()?;
+    let inputs = model.bind_inputs(&path).ok()?;
+    let y = inputs.targets()?.to_vec();
     let x = single_input(model, &inputs, y.len())?;
     Some(x.into_iter().zip(y).collect())
 }
@@ -439,14 +403,14 @@ pub fn scores(pred: &Predictions, score: Score) -> Vec<f64> {
 
 /// `bnnppl acquire`.
 pub fn acquire(args: &AcquireArgs) -> Result<Output, Failure> {
-    let (model, pool_path, inputs, set, stderr) =
+    let (model, pool_path, mut inputs, set, stderr) =
         prepare(&args.model, &args.draws, Some(&args.pool))?;
     let settings = Settings {
         chunk: args.chunk,
         seed: args.seed,
         convergence_rows: 0,
     };
-    let pred = run_predict(&model, &inputs, &set, &settings)?;
+    let pred = run_predict(&mut inputs, &set, &settings)?;
     let score = args.score.unwrap_or(if pred.family.is_classifier() {
         Score::Bald
     } else {

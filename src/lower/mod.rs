@@ -13,15 +13,10 @@ use std::collections::{BTreeMap, HashMap};
 /// Sizes of every dimension symbol, as bound from the data.
 pub type Sizes = BTreeMap<String, usize>;
 
-/// The symbol that counts likelihood rows (the first size of the first observed field), if any.
+/// The symbol that counts likelihood rows (the first size of the first observed field), if any;
+/// see [`CheckedModel::row_symbol`].
 pub fn row_symbol(model: &CheckedModel) -> Option<String> {
-    model.likelihood.iter().find_map(|s| match s {
-        LikelihoodStmt::Term(t) => match &t.shape {
-            Shape::Vector(Dim::Sym(n)) | Shape::Matrix(Dim::Sym(n), _) => Some(n.clone()),
-            _ => None,
-        },
-        LikelihoodStmt::Let(_) => None,
-    })
+    model.row_symbol()
 }
 
 /// Lowers the log-density (priors, Jacobians, likelihood) for the given sizes.

@@ -3,9 +3,10 @@
 //! the draws of a `sample` run.
 //!
 //! For each posterior draw θ_s the likelihood's argument expressions (location, scale, logits)
-//! are evaluated on a chunk of input rows by a program lowered for that chunk size
-//! ([`crate::lower::lower_likelihood_args`]); one predictive draw y_s is taken from the
-//! likelihood per θ_s. Memory is O(chunk × draws) plus the draws themselves.
+//! are evaluated on a chunk of input rows by the inputs' [`Predictive`] (the posterior side of
+//! a prediction); one predictive draw y_s is taken from the likelihood per θ_s. The draws are
+//! read back from a run's chain files ([`ReadDraws`]) and mapped to θ through the parameter
+//! layout. Memory is O(chunk × draws) plus the draws themselves.
 //!
 //! Uncertainty decomposition (regression, [DK18]): with μ_s, σ²_s the per-draw mean and
 //! variance of y, Var[y] = E_s[σ²_s] (aleatoric) + Var_s[μ_s] (epistemic) by the law of total
@@ -21,13 +22,14 @@ pub mod metrics;
 pub mod plot;
 pub mod trace;
 
-use crate::autodiff::{forward, scalar, Workspace};
 use crate::data::BoundData;
-use crate::ir::{CheckedModel, Distribution, LikelihoodStmt};
-use crate::lower::{lower_likelihood_args, row_symbol, ParamLayout, Program, SlotKind};
+use crate::draws::{DrawsError, ReadDraws};
+use crate::ir::{CheckedModel, Distribution};
 use crate::math::special::log_sum_exp;
+use crate::posterior::predictive::{ChunkArgs, Predictive, PredictiveError};
+use crate::posterior::ParamLayout;
+use crate::summary::RunFilesError;
 use rand::SeedableRng;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Quantile levels computed per row (the CSV shows 5/50/95 %; the others give the 50 % and
@@ -63,6 +65,9 @@ pub enum PredictError {
         /// The column name.
         column: String,
     },
+    /// Sizes the checker deferred disagree with the inputs.
+    #[error("the inputs' sizes do not fit the model: {0}")]
+    Sizes(String),
     /// A stored value lies outside its parameter's constraint.
     #[error("{}: value {value} of '{column}' lies outside its constraint", path.display())]
     OutOfSupport {
@@ -84,84 +89,48 @@ pub struct DrawSet {
     pub chain_lens: Vec<usize>,
 }
 
-/// The CmdStan column name of row-major element `m` of a parameter with `dims`.
-fn column_name(name: &str, dims: &[usize], m: usize) -> String {
-    match dims.len() {
-        0 => name.to_string(),
-        1 => format!("{name}.{}", m + 1),
-        _ => format!("{name}.{}.{}", m / dims[1] + 1, m % dims[1] + 1),
-    }
-}
-
 /// Reads `chain_*.csv` in `dir` (sorted by chain number) and maps every draw's constrained
 /// parameter values to θ through `layout`.
 pub fn read_draws(dir: &Path, layout: &ParamLayout) -> Result<DrawSet, PredictError> {
-    let unreadable = |path: &Path, reason: String| PredictError::Unreadable {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let mut files: Vec<(usize, PathBuf)> = std::fs::read_dir(dir)
-        .map_err(|e| unreadable(dir, e.to_string()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter_map(|p| {
-            let name = p.file_name()?.to_str()?.to_string();
-            let k = name
-                .strip_prefix("chain_")?
-                .strip_suffix(".csv")?
-                .parse()
-                .ok()?;
-            Some((k, p))
-        })
-        .collect();
-    files.sort();
-    if files.is_empty() {
-        return Err(PredictError::NoChains {
+    let read = ReadDraws::from_dir(dir).map_err(|e| files_error(dir, e))?;
+    let theta = read.thetas(layout).map_err(|e| match e {
+        DrawsError::Files(e) => files_error(dir, e),
+        DrawsError::MissingColumn { path, column } => PredictError::MissingColumn { path, column },
+        DrawsError::OutOfSupport {
+            path,
+            column,
+            value,
+        } => PredictError::OutOfSupport {
+            path,
+            column,
+            value,
+        },
+    })?;
+    Ok(DrawSet {
+        theta,
+        chain_lens: read.draws.chains.iter().map(|c| c.stats.len()).collect(),
+    })
+}
+
+/// The predict error for chain files that cannot be listed or read.
+fn files_error(dir: &Path, e: RunFilesError) -> PredictError {
+    match e {
+        RunFilesError::NoChainFiles { .. } => PredictError::NoChains {
             dir: dir.to_path_buf(),
-        });
+        },
+        RunFilesError::Read { path, source } => PredictError::Unreadable {
+            path,
+            reason: source.to_string(),
+        },
+        RunFilesError::Parse { path, source } => PredictError::Unreadable {
+            path,
+            reason: source.to_string(),
+        },
+        RunFilesError::OtherColumns { path, first } => PredictError::Unreadable {
+            reason: format!("its columns differ from those of {}", first.display()),
+            path,
+        },
     }
-    let mut set = DrawSet::default();
-    for (_, path) in &files {
-        let text = std::fs::read_to_string(path).map_err(|e| unreadable(path, e.to_string()))?;
-        let csv =
-            crate::stan_csv::read_stan_csv(&text).map_err(|e| unreadable(path, e.to_string()))?;
-        let index: HashMap<&str, usize> = csv
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.as_str(), i))
-            .collect();
-        // (column in the file, index in θ, constraint) for every scalar of θ.
-        let mut map = Vec::with_capacity(layout.dim());
-        for p in &layout.params {
-            for m in 0..p.len() {
-                let column = column_name(&p.name, &p.dims, m);
-                let &c = index
-                    .get(column.as_str())
-                    .ok_or_else(|| PredictError::MissingColumn {
-                        path: path.clone(),
-                        column: column.clone(),
-                    })?;
-                map.push((c, p.offset + m, p.constraint, column));
-            }
-        }
-        let n = csv.values.first().map_or(0, |v| v.len());
-        for d in 0..n {
-            let mut theta = vec![0.0; layout.dim()];
-            for (c, t, constraint, column) in &map {
-                let value = csv.values[*c][d];
-                theta[*t] = scalar::unconstrain(*constraint, value).ok_or_else(|| {
-                    PredictError::OutOfSupport {
-                        path: path.clone(),
-                        column: column.clone(),
-                        value,
-                    }
-                })?;
-            }
-            set.theta.push(theta);
-        }
-        set.chain_lens.push(n);
-    }
-    Ok(set)
 }
 
 /// What the likelihood says about one row, which decides the summaries.
@@ -267,18 +236,7 @@ pub struct Predictions {
 
 /// The row-wise likelihood term's distribution and observed field.
 pub fn likelihood_term(model: &CheckedModel) -> Option<(Distribution, String)> {
-    let sym = row_symbol(model)?;
-    model.likelihood.iter().find_map(|s| match s {
-        LikelihoodStmt::Term(t) => {
-            let rows = match &t.shape {
-                crate::ir::Shape::Vector(crate::ir::Dim::Sym(n))
-                | crate::ir::Shape::Matrix(crate::ir::Dim::Sym(n), _) => Some(n),
-                _ => None,
-            };
-            (rows == Some(&sym)).then(|| (t.dist, t.observed.clone()))
-        }
-        LikelihoodStmt::Let(_) => None,
-    })
+    model.row_likelihood()
 }
 
 /// Type-7 (linear interpolation) quantile of sorted values, as R's default and NumPy's.
@@ -300,23 +258,6 @@ pub fn entropy(p: &[f64]) -> f64 {
         .sum::<f64>()
 }
 
-/// A program for `b` rows with its workspace; non-row data filled from `data`.
-fn chunk_program(model: &CheckedModel, data: &BoundData, sym: &str, b: usize) -> Program {
-    let mut sizes = data.dims.clone();
-    sizes.insert(sym.to_string(), b);
-    let mut prog = lower_likelihood_args(model, &sizes).expect("internal: row likelihood found");
-    for s in &prog.slots.clone() {
-        if let SlotKind::Data(name) = &s.kind {
-            if !prog.row_data.iter().any(|(r, _, _)| r == name) {
-                let v = data.get(name).expect("internal: inputs bound");
-                s.slot
-                    .write_row_major(&mut prog.init, &v.values[..s.slot.len()]);
-            }
-        }
-    }
-    prog
-}
-
 /// Runs the predictive over every row of `data`, `settings.chunk` rows at a time. `targets`
 /// (the observed field's values, one per row) adds the log predictive density.
 pub fn predict(
@@ -326,9 +267,34 @@ pub fn predict(
     targets: Option<&[f64]>,
     settings: &Settings,
 ) -> Result<Predictions, PredictError> {
-    let sym = row_symbol(model).ok_or(PredictError::NoRowLikelihood)?;
-    let (dist, _) = likelihood_term(model).ok_or(PredictError::NoRowLikelihood)?;
-    let n = data.dims.get(&sym).copied().unwrap_or(0);
+    let mut inputs = Predictive::new(model, data.clone(), targets.map(<[f64]>::to_vec)).map_err(
+        |e| match e {
+            PredictiveError::NoRowLikelihood => PredictError::NoRowLikelihood,
+            PredictiveError::Sizes(d) => PredictError::Sizes(
+                d.iter()
+                    .map(|d| d.message.clone())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+        },
+    )?;
+    predict_at(&mut inputs, draws, settings)
+}
+
+/// Runs the predictive over every row of bound inputs, `settings.chunk` rows at a time; their
+/// targets, when present, add the log predictive density.
+pub fn predict_at(
+    inputs: &mut Predictive,
+    draws: &DrawSet,
+    settings: &Settings,
+) -> Result<Predictions, PredictError> {
+    let (dist, _) = inputs
+        .model()
+        .row_likelihood()
+        .ok_or(PredictError::NoRowLikelihood)?;
+    let n = inputs.rows();
+    let targets: Option<Vec<f64>> = inputs.targets().map(<[f64]>::to_vec);
+    let targets = targets.as_deref();
     let s_count = draws.theta.len();
     let chunk = settings.chunk.max(1);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(settings.seed);
@@ -371,43 +337,16 @@ pub fn predict(
         convergence: Vec::new(),
     };
 
-    let mut cached: Option<(usize, Program, Workspace)> = None;
     let mut start = 0;
     while start < n {
         let b = chunk.min(n - start);
-        if cached.as_ref().is_none_or(|(size, _, _)| *size != b) {
-            let prog = chunk_program(model, data, &sym, b);
-            let ws = Workspace::new(&prog);
-            cached = Some((b, prog, ws));
-        }
-        let (_, prog, ws) = cached.as_mut().expect("internal: built above");
-        for (name, slot, cols) in &prog.row_data {
-            let src = &data.get(name).expect("internal: inputs bound").values;
-            // The data is row-major; arena matrices are column-major.
-            prog.slots[*slot]
-                .slot
-                .write_row_major(&mut ws.vals, &src[start * cols..(start + b) * cols]);
-        }
-        // args[a] holds argument a for every draw: draw s at [s·len_a, (s+1)·len_a).
-        let lens: Vec<usize> = prog
-            .outputs
-            .iter()
-            .map(|(_, slot, _)| prog.slots[*slot].slot.len())
-            .collect();
-        let mut args: Vec<Vec<f64>> = lens.iter().map(|l| vec![0.0; l * s_count]).collect();
-        for (s, theta) in draws.theta.iter().enumerate() {
-            // The program has no terms and no draws; non-finite values show in the outputs.
-            let _ = forward::<false>(prog, ws, theta, None);
-            for (a, (_, slot, _)) in prog.outputs.iter().enumerate() {
-                // Read back row-major (logits are rows × K), whatever the arena's layout.
-                prog.slots[*slot]
-                    .slot
-                    .read_row_major(&ws.vals, &mut args[a][s * lens[a]..(s + 1) * lens[a]]);
-            }
-        }
+        let ChunkArgs {
+            values: args,
+            lens,
+            classes,
+        } = inputs.chunk_args(start, b, &draws.theta);
         if let Family::Categorical(_) = family {
-            let k = prog.slots[prog.outputs[0].1].slot.cols;
-            family = Family::Categorical(k);
+            family = Family::Categorical(classes);
             out.family = family;
         }
         let tg = targets.map(|t| &t[start..start + b]);
@@ -531,9 +470,9 @@ fn summarize_chunk(
                         f64::INFINITY
                     };
                     y[s] = if family == Family::Normal {
-                        scalar::draw(Distribution::Normal, &[mu, sigma], rng)
+                        Distribution::Normal.sample(&[mu, sigma], rng)
                     } else {
-                        scalar::draw(Distribution::StudentT, &[nu, mu, sigma], rng)
+                        Distribution::StudentT.sample(&[nu, mu, sigma], rng)
                     };
                     if let Some(t) = target {
                         logp[s] = if family == Family::Normal {
@@ -600,7 +539,7 @@ fn summarize_chunk(
                     for (a, arg) in args.iter().enumerate() {
                         buf[a] = arg_at(arg, lens[a], s, i);
                     }
-                    *ys = scalar::draw(d, &buf[..args.len()], rng);
+                    *ys = d.sample(&buf[..args.len()], rng);
                 }
                 let mean = y.iter().sum::<f64>() * inv_s;
                 let var = y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() * inv_s;

@@ -1,16 +1,24 @@
-//! A checked model bound to its data: the density engines sample, with per-chain evaluators,
-//! the prior/likelihood split over chosen rows, and the per-draw outputs.
+//! A checked model bound to its data: the density engines sample (per-chain evaluators, the
+//! prior/likelihood split over chosen rows), the per-draw outputs, and — in [`predictive`] — the
+//! likelihood's arguments on new inputs.
+//!
+//! The checked model is lowered here, once per use: the log-density and the outputs when the
+//! data is bound, each minibatch size once per posterior (shared by every evaluator), and the
+//! likelihood's argument expressions once per chunk size of a prediction.
 
-use crate::autodiff::{backward, forward, Workspace};
+pub mod predictive;
+
+use crate::autodiff::{backward, forward, term_label, Eval, Workspace};
 use crate::check::verify_dims;
 use crate::data::BoundData;
-use crate::density::{check_finite, Density, DensityError, Split, Target};
+use crate::density::{Density, DensityError, Split, Target};
 use crate::diagnostic::Diagnostic;
 use crate::ir::CheckedModel;
-use crate::lower::{lower, lower_outputs, row_symbol, ParamLayout, Program, Sizes, SlotKind};
-use std::sync::Arc;
+use crate::lower::{lower, lower_outputs, row_symbol, Program, Sizes, SlotKind};
+use std::sync::{Arc, Mutex};
 
-pub use crate::lower::UnconstrainError;
+pub use crate::lower::{ParamLayout, UnconstrainError};
+pub use predictive::Predictive;
 
 #[derive(Debug)]
 struct Inner {
@@ -20,6 +28,12 @@ struct Inner {
     density: Program,
     outputs: Program,
     rows: usize,
+    /// Warnings binding the data raised (fields the model does not declare), by position.
+    warnings: Vec<Diagnostic>,
+    /// The warnings rendered against the model's source; empty when there are none.
+    rendered_warnings: String,
+    /// Minibatch programs, lowered once per batch size and shared by every evaluator.
+    batch_programs: Mutex<Vec<(usize, Arc<Program>)>>,
 }
 
 /// A model bound to data. Cheap to clone (shared); implements [`Target`].
@@ -28,10 +42,14 @@ pub struct Posterior {
     inner: Arc<Inner>,
 }
 
-/// Copies every data field a program uses into its initial arena (matrices column-major).
-fn fill_data(program: &mut Program, data: &BoundData) {
+/// Copies every data field a program uses into its initial arena (matrices column-major);
+/// with `skip_rows`, the fields sliced by row are left for the caller to fill per batch.
+pub(crate) fn fill_data(program: &mut Program, data: &BoundData, skip_rows: bool) {
     for s in &program.slots {
         if let SlotKind::Data(name) = &s.kind {
+            if skip_rows && program.row_data.iter().any(|(r, _, _)| r == name) {
+                continue;
+            }
             let v = data
                 .get(name)
                 .expect("internal: data bound for every declared field");
@@ -41,19 +59,56 @@ fn fill_data(program: &mut Program, data: &BoundData) {
     }
 }
 
+/// The seam's view of a forward sweep: the first non-finite term, else a non-finite total (an
+/// overflowing sum), is a recoverable error naming what it can.
+fn checked_value(p: &Program, e: &Eval, value: f64) -> Result<f64, DensityError> {
+    if let Some(index) = e.nonfinite {
+        return Err(DensityError::NonFiniteValue {
+            value,
+            term: Some(term_label(p, index).to_string()),
+        });
+    }
+    if !value.is_finite() {
+        return Err(DensityError::NonFiniteValue { value, term: None });
+    }
+    Ok(value)
+}
+
+/// The first non-finite gradient component, as the seam reports it.
+fn checked_grad(grad: &[f64]) -> Result<(), DensityError> {
+    match grad.iter().position(|g| !g.is_finite()) {
+        Some(index) => Err(DensityError::NonFiniteGradient {
+            index,
+            value: grad[index],
+        }),
+        None => Ok(()),
+    }
+}
+
 impl Posterior {
     /// Binds a checked model to data whose fields were validated against its declarations.
-    /// Fails (with located errors) when sizes the checker deferred disagree with the data.
+    /// Fails (with located errors) when sizes the checker deferred disagree with the data —
+    /// the one place the data's sizes are verified against the model.
     pub fn new(model: &CheckedModel, data: BoundData) -> Result<Posterior, Vec<Diagnostic>> {
+        Posterior::with_warnings(model, data, Vec::new(), String::new())
+    }
+
+    /// [`Posterior::new`], keeping the warnings binding raised (see [`Posterior::warnings`]).
+    pub(crate) fn with_warnings(
+        model: &CheckedModel,
+        data: BoundData,
+        warnings: Vec<Diagnostic>,
+        rendered_warnings: String,
+    ) -> Result<Posterior, Vec<Diagnostic>> {
         let errors = verify_dims(model, &data.dims);
         if !errors.is_empty() {
             return Err(errors);
         }
         let sizes: Sizes = data.dims.clone();
         let mut density = lower(model, &sizes);
-        fill_data(&mut density, &data);
+        fill_data(&mut density, &data, false);
         let mut outputs = lower_outputs(model, &sizes);
-        fill_data(&mut outputs, &data);
+        fill_data(&mut outputs, &data, false);
         let rows = row_symbol(model)
             .and_then(|s| sizes.get(&s).copied())
             .unwrap_or(0);
@@ -65,8 +120,23 @@ impl Posterior {
                 density,
                 outputs,
                 rows,
+                warnings,
+                rendered_warnings,
+                batch_programs: Mutex::new(Vec::new()),
             }),
         })
+    }
+
+    /// Warnings binding the data raised (a field the model does not declare, …), in source
+    /// order; empty for a posterior made by [`Posterior::new`].
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.inner.warnings
+    }
+
+    /// The warnings rendered against the model's source, as the command line prints them;
+    /// empty when there are none.
+    pub fn rendered_warnings(&self) -> &str {
+        &self.inner.rendered_warnings
     }
 
     /// The lowered log-density program.
@@ -124,14 +194,45 @@ impl Posterior {
             .sum()
     }
 
-    /// A fresh evaluator with its own scratch space.
+    /// A fresh evaluator of the log-density with its own scratch space.
     pub fn evaluator(&self) -> PosteriorEval {
         PosteriorEval {
             post: self.clone(),
             ws: Workspace::new(&self.inner.density),
-            out_ws: Workspace::new(&self.inner.outputs),
+            out: None,
             batch: None,
         }
+    }
+
+    /// A fresh evaluator of the stored quantities alone, with scratch space for the outputs
+    /// program only (no copy of the density's arena).
+    pub fn output_evaluator(&self) -> OutputEval {
+        OutputEval {
+            post: self.clone(),
+            ws: Workspace::new(&self.inner.outputs),
+        }
+    }
+
+    /// The minibatch program for `b` rows: lowered the first time any evaluator asks for this
+    /// size, then shared. Its non-row data is filled in; row data is copied per batch.
+    fn batch_program(&self, b: usize) -> Arc<Program> {
+        let mut cache = self
+            .inner
+            .batch_programs
+            .lock()
+            .expect("internal: batch program cache lock");
+        if let Some((_, p)) = cache.iter().find(|(size, _)| *size == b) {
+            return p.clone();
+        }
+        let inner = &self.inner;
+        let sym = row_symbol(&inner.model).expect("internal: minibatches need likelihood rows");
+        let mut sizes = inner.sizes.clone();
+        sizes.insert(sym, b);
+        let mut prog = lower(&inner.model, &sizes);
+        fill_data(&mut prog, &inner.data, true);
+        let prog = Arc::new(prog);
+        cache.push((b, prog.clone()));
+        prog
     }
 }
 
@@ -145,14 +246,15 @@ impl Target for Posterior {
     }
 }
 
-/// A per-chain evaluator of a [`Posterior`].
+/// A per-chain evaluator of a [`Posterior`]'s log-density.
 #[derive(Debug)]
 pub struct PosteriorEval {
     post: Posterior,
     ws: Workspace,
-    out_ws: Workspace,
-    /// The program and workspace for the last minibatch size used.
-    batch: Option<(usize, Program, Workspace)>,
+    /// The outputs evaluator, made the first time [`PosteriorEval::outputs`] is called.
+    out: Option<OutputEval>,
+    /// The shared program and this evaluator's workspace for the last minibatch size used.
+    batch: Option<(usize, Arc<Program>, Workspace)>,
 }
 
 impl PosteriorEval {
@@ -162,13 +264,39 @@ impl PosteriorEval {
     }
 
     /// Prior and likelihood parts at θ, without the gradient.
-    pub fn split(&mut self, theta: &[f64]) -> Result<crate::autodiff::Eval, DensityError> {
-        forward::<false>(&self.post.inner.density, &mut self.ws, theta, None)
+    pub fn split(&mut self, theta: &[f64]) -> Result<Eval, DensityError> {
+        let p = &self.post.inner.density;
+        let e = forward::<false>(p, &mut self.ws, theta, None);
+        checked_value(p, &e, e.prior + e.likelihood)?;
+        Ok(e)
     }
 
+    /// Writes the stored quantities for θ into `out`; see [`OutputEval::outputs`].
+    pub fn outputs(
+        &mut self,
+        theta: &[f64],
+        rng: &mut dyn rand::Rng,
+        out: &mut [f64],
+    ) -> Result<(), DensityError> {
+        let post = &self.post;
+        self.out
+            .get_or_insert_with(|| post.output_evaluator())
+            .outputs(theta, rng, out)
+    }
+}
+
+/// A per-chain evaluator of a [`Posterior`]'s stored quantities (constrained parameters, then
+/// predict outputs), for the draws sinks.
+#[derive(Debug)]
+pub struct OutputEval {
+    post: Posterior,
+    ws: Workspace,
+}
+
+impl OutputEval {
     /// Writes the stored quantities for θ into `out` (length [`Posterior::output_len`]):
     /// constrained parameters then predict outputs, each row-major; `rng` drives the predict
-    /// block's draws.
+    /// block's draws. A non-finite value shows up as such in `out`.
     pub fn outputs(
         &mut self,
         theta: &[f64],
@@ -176,15 +304,14 @@ impl PosteriorEval {
         out: &mut [f64],
     ) -> Result<(), DensityError> {
         let p = &self.post.inner.outputs;
-        let res = forward::<false>(p, &mut self.out_ws, theta, Some(rng));
         // The outputs program has no likelihood terms; a non-finite value there is reported
         // through the values themselves.
-        let _ = res;
+        let _ = forward::<false>(p, &mut self.ws, theta, Some(rng));
         let mut k = 0;
         for (_, slot, _) in &p.outputs {
             let s = p.slots[*slot].slot;
             let n = s.len();
-            s.read_row_major(&self.out_ws.vals, &mut out[k..k + n]);
+            s.read_row_major(&self.ws.vals, &mut out[k..k + n]);
             k += n;
         }
         Ok(())
@@ -197,16 +324,18 @@ impl Density for PosteriorEval {
     }
 
     fn log_density(&mut self, theta: &[f64]) -> Result<f64, DensityError> {
-        let e = forward::<false>(&self.post.inner.density, &mut self.ws, theta, None)?;
-        let v = e.prior + e.likelihood;
-        check_finite(v, &[])
+        let p = &self.post.inner.density;
+        let e = forward::<false>(p, &mut self.ws, theta, None);
+        checked_value(p, &e, e.prior + e.likelihood)
     }
 
     fn log_density_grad(&mut self, theta: &[f64], grad: &mut [f64]) -> Result<f64, DensityError> {
         let p = &self.post.inner.density;
-        let e = forward::<true>(p, &mut self.ws, theta, None)?;
+        let e = forward::<true>(p, &mut self.ws, theta, None);
+        let value = checked_value(p, &e, e.prior + e.likelihood)?;
         backward(p, &mut self.ws, 1.0, grad);
-        check_finite(e.prior + e.likelihood, grad)
+        checked_grad(grad)?;
+        Ok(value)
     }
 
     fn n_rows(&self) -> usize {
@@ -222,9 +351,11 @@ impl Density for PosteriorEval {
         let inner = &self.post.inner;
         let n = inner.rows;
         if rows.len() == n && n > 0 && rows.iter().enumerate().all(|(i, &r)| i == r) {
-            let e = forward::<true>(&inner.density, &mut self.ws, theta, None)?;
-            backward(&inner.density, &mut self.ws, 1.0, grad);
-            check_finite(e.prior + e.likelihood, grad)?;
+            let p = &inner.density;
+            let e = forward::<true>(p, &mut self.ws, theta, None);
+            checked_value(p, &e, e.prior + e.likelihood)?;
+            backward(p, &mut self.ws, 1.0, grad);
+            checked_grad(grad)?;
             return Ok(Split {
                 prior: e.prior,
                 likelihood: e.likelihood,
@@ -232,20 +363,9 @@ impl Density for PosteriorEval {
         }
         let b = rows.len();
         if self.batch.as_ref().is_none_or(|(size, _, _)| *size != b) {
-            // Built once per batch size; sampling loops reuse it without allocating.
-            let sym = row_symbol(&inner.model).expect("internal: minibatches need likelihood rows");
-            let mut sizes = inner.sizes.clone();
-            sizes.insert(sym, b);
-            let mut prog = lower(&inner.model, &sizes);
-            for s in &prog.slots.clone() {
-                if let SlotKind::Data(name) = &s.kind {
-                    if !prog.row_data.iter().any(|(r, _, _)| r == name) {
-                        let v = inner.data.get(name).expect("internal: data bound");
-                        s.slot
-                            .write_row_major(&mut prog.init, &v.values[..s.slot.len()]);
-                    }
-                }
-            }
+            // The program is shared; only the workspace is this evaluator's. Sampling loops
+            // reuse both without allocating.
+            let prog = self.post.batch_program(b);
             let ws = Workspace::new(&prog);
             self.batch = Some((b, prog, ws));
         }
@@ -264,9 +384,10 @@ impl Density for PosteriorEval {
             }
         }
         let scale = n as f64 / b as f64;
-        let e = forward::<true>(prog, ws, theta, None)?;
+        let e = forward::<true>(prog, ws, theta, None);
+        checked_value(prog, &e, e.prior + scale * e.likelihood)?;
         backward(prog, ws, scale, grad);
-        check_finite(e.prior + scale * e.likelihood, grad)?;
+        checked_grad(grad)?;
         Ok(Split {
             prior: e.prior,
             likelihood: scale * e.likelihood,
