@@ -188,7 +188,7 @@ impl<'m> Lowerer<'m> {
             .iter()
             .find(|d| d.name == name)
             .expect("internal: data names resolved by check");
-        let (r, c) = self.rows_cols(&crate::check::data_shape(&decl.ty));
+        let (r, c) = self.rows_cols(&decl.ty.shape());
         let s = self.alloc(r, c, SlotKind::Data(name.to_string()), false);
         self.data_slots.insert(name.to_string(), s);
         s
