@@ -6,6 +6,7 @@ use super::scalar;
 use super::term::term;
 use super::Workspace;
 use crate::density::DensityError;
+use crate::ir::LayerKind;
 use crate::lower::{Instr, Part, Program};
 use num_dual::Dual64;
 
@@ -67,38 +68,42 @@ pub fn forward<const PARTIALS: bool>(
                     bad = Some("a constraint transform");
                 }
             }
-            Instr::Dense {
+            Instr::Layer {
+                kind,
                 x,
-                w,
-                b,
                 out,
-                act,
                 deriv,
-            } => {
-                let xs = p.slots[*x].slot;
-                let wsl = p.slots[*w].slot;
-                let os = p.slots[*out].slot;
-                let (before, rest) = vals.split_at_mut(os.offset);
-                dense::forward(
-                    &before[xs.range()],
-                    &before[wsl.range()],
-                    b.map(|b| &before[p.slots[b].slot.range()]),
-                    &mut rest[..os.len()],
-                    xs.rows,
-                    xs.cols,
-                    os.cols,
-                );
-                if *act != crate::ir::Activation::Identity {
-                    let n = os.len();
-                    let (lo, hi) = vals.split_at_mut(*deriv);
-                    let z = &mut lo[os.range()];
-                    if PARTIALS {
-                        scalar::activate_with_grad(*act, z, &mut hi[..n]);
-                    } else {
-                        scalar::activate(*act, z);
+            } => match kind {
+                LayerKind::Dense {
+                    weight,
+                    bias,
+                    activation,
+                } => {
+                    let xs = p.slots[*x].slot;
+                    let wsl = p.slots[*weight].slot;
+                    let os = p.slots[*out].slot;
+                    let (before, rest) = vals.split_at_mut(os.offset);
+                    dense::forward(
+                        &before[xs.range()],
+                        &before[wsl.range()],
+                        bias.map(|b| &before[p.slots[b].slot.range()]),
+                        &mut rest[..os.len()],
+                        xs.rows,
+                        xs.cols,
+                        os.cols,
+                    );
+                    if *activation != crate::ir::Activation::Identity {
+                        let n = os.len();
+                        let (lo, hi) = vals.split_at_mut(*deriv);
+                        let z = &mut lo[os.range()];
+                        if PARTIALS {
+                            scalar::activate_with_grad(*activation, z, &mut hi[..n]);
+                        } else {
+                            scalar::activate(*activation, z);
+                        }
                     }
                 }
-            }
+            },
             Instr::Unary { op, x, out, deriv } => {
                 let xs = p.slots[*x].slot;
                 let os = p.slots[*out].slot;

@@ -5,6 +5,7 @@
 mod coverage;
 mod decls;
 mod exprs;
+mod layers;
 mod likelihood;
 mod messages;
 mod networks;

@@ -1,7 +1,7 @@
-//! Network blocks: each layer's arguments, the weight and bias parameters it creates, and the
-//! input widths fixed from where the network is called.
+//! Network blocks: their layers in order (each read and built by [`super::layers`]), layer
+//! names, and the input widths fixed from where the network is called.
 
-use super::decls::placeholder_prior;
+use super::layers::{LayerPlace, LayerSyntax};
 use super::messages as msg;
 use super::scope::Binding;
 use super::Checker;
@@ -25,11 +25,12 @@ impl Checker {
         let mut layer_names: HashMap<String, Span> = HashMap::new();
         let mut fan_in = Dim::Sym(format!("{}.input", n.name.name));
         for (index, l) in n.layers.iter().enumerate() {
-            if l.kind.name != "dense" {
-                let sugg = did_you_mean(&l.kind.name, ["dense"]);
+            let Some(syntax) = LayerSyntax::from_name(&l.kind.name) else {
+                let kinds = LayerSyntax::ALL.map(LayerSyntax::name);
+                let sugg = did_you_mean(&l.kind.name, kinds);
                 self.err(msg::unknown_layer(&l.kind.name, l.kind.span, sugg));
                 continue;
-            }
+            };
             if let Some(name) = &l.name {
                 if let Some(first) = layer_names.get(&name.name) {
                     self.err(msg::duplicate_name(&name.name, name.span, *first));
@@ -39,90 +40,28 @@ impl Checker {
                     layer_names.insert(name.name.clone(), name.span);
                 }
             }
-            let mut width = None;
-            let mut activation = Activation::Identity;
-            let mut bias = true;
-            let mut positional = 0;
-            for a in &l.args {
-                let slot = match &a.name {
-                    Some(n) => match n.name.as_str() {
-                        "width" | "units" => 0,
-                        "activation" => 1,
-                        "bias" => 2,
-                        other => {
-                            let sugg = did_you_mean(other, ["width", "activation", "bias"]);
-                            self.err(msg::unknown_layer_option(other, n.span, sugg));
-                            continue;
-                        }
-                    },
-                    None => {
-                        positional += 1;
-                        positional - 1
-                    }
-                };
-                match slot {
-                    0 => width = self.layer_width(&a.value),
-                    1 => {
-                        if let Some(act) = self.activation(&a.value) {
-                            activation = act;
-                        }
-                    }
-                    2 => match a.value.kind {
-                        ast::ExprKind::Bool(b) => bias = b,
-                        _ => self.err(msg::bias_not_bool(a.value.span)),
-                    },
-                    _ => self.err(msg::too_many_layer_args(a.span)),
-                }
-            }
-            let Some(width) = width else {
-                if l.args
-                    .iter()
-                    .all(|a| a.name.as_ref().is_some_and(|n| n.name != "width"))
-                {
-                    self.err(msg::missing_width(l.span));
-                }
+            let Some(args) = self.layer_args(syntax, l) else {
                 continue;
             };
-            let label = l
-                .name
-                .as_ref()
-                .map(|n| n.name.clone())
-                .unwrap_or_else(|| index.to_string());
-            let weight_param = self.model.params.len();
-            self.model.params.push(Param {
-                name: format!("{}.{label}.weight", n.name.name),
-                shape: Shape::Matrix(width.clone(), fan_in.clone()),
-                constraint: Constraint::None,
-                origin: ParamOrigin::Weight {
-                    net: net_idx,
-                    layer: layers.len(),
-                },
-                prior: placeholder_prior(),
+            let place = LayerPlace {
+                net_name: &n.name.name,
+                net: net_idx,
+                layer: layers.len(),
+                label: l
+                    .name
+                    .as_ref()
+                    .map(|n| n.name.clone())
+                    .unwrap_or_else(|| index.to_string()),
+                fan_in: fan_in.clone(),
                 span: l.span,
-            });
-            let bias_param = bias.then(|| {
-                self.model.params.push(Param {
-                    name: format!("{}.{label}.bias", n.name.name),
-                    shape: Shape::Vector(width.clone()),
-                    constraint: Constraint::None,
-                    origin: ParamOrigin::Bias {
-                        net: net_idx,
-                        layer: layers.len(),
-                    },
-                    prior: placeholder_prior(),
-                    span: l.span,
-                });
-                self.model.params.len() - 1
-            });
+            };
+            let (kind, width) = self.build_layer(&args, &place);
             layers.push(Layer {
                 index: layers.len(),
                 name: l.name.as_ref().map(|n| n.name.clone()),
                 width: width.clone(),
-                fan_in: fan_in.clone(),
-                activation,
-                bias,
-                weight_param,
-                bias_param,
+                fan_in,
+                kind,
                 span: l.span,
             });
             fan_in = width;
@@ -133,37 +72,6 @@ impl Checker {
             layers,
             span,
         });
-    }
-
-    /// A layer width: a positive whole number or a size symbol.
-    fn layer_width(&mut self, e: &ast::Expr) -> Option<Dim> {
-        match &e.kind {
-            ast::ExprKind::Num(v) if *v >= 1.0 && v.fract() == 0.0 && *v < 1e9 => {
-                Some(Dim::Lit(*v as usize))
-            }
-            ast::ExprKind::Var(s) if self.dims.contains(s) => Some(Dim::Sym(s.clone())),
-            ast::ExprKind::Var(s) if Activation::from_name(s).is_some() => {
-                self.err(msg::width_before_activation(s, e.span));
-                None
-            }
-            _ => {
-                self.err(msg::bad_width(e.span));
-                None
-            }
-        }
-    }
-
-    /// An activation named by the layer.
-    fn activation(&mut self, e: &ast::Expr) -> Option<Activation> {
-        if let ast::ExprKind::Var(s) = &e.kind {
-            if let Some(a) = Activation::from_name(s) {
-                return Some(a);
-            }
-            self.err(msg::unknown_activation(s, e.span));
-            return None;
-        }
-        self.err(msg::not_an_activation(e.span));
-        None
     }
 
     /// Sets each network's input width from its call sites; weights of layer 0 get their
@@ -185,8 +93,13 @@ impl Checker {
             for l in &mut net.layers {
                 if l.fan_in == placeholder {
                     l.fan_in = width.clone();
-                    let p = &mut self.model.params[l.weight_param];
-                    p.shape = Shape::Matrix(l.width.clone(), width.clone());
+                    match l.kind {
+                        // The weights are out × in, so they take the input width.
+                        LayerKind::Dense { weight, .. } => {
+                            self.model.params[weight].shape =
+                                Shape::Matrix(l.width.clone(), width.clone());
+                        }
+                    }
                 }
             }
         }

@@ -267,17 +267,16 @@ impl Checker {
             }
             Some((Binding::Network(n), _)) => {
                 let net = self.model.networks[n].clone();
-                let all: Vec<usize> = net
-                    .layers
-                    .iter()
-                    .flat_map(|l| std::iter::once(l.weight_param).chain(l.bias_param))
-                    .collect();
-                let kind = |l: &Layer, k: &str| -> Vec<usize> {
-                    match k {
-                        "weight" => vec![l.weight_param],
-                        _ => l.bias_param.into_iter().collect(),
-                    }
+                // A layer's parameters, all of them or those in one role (weight, bias).
+                let of_layer = |l: &Layer, role: Option<&str>| -> Vec<usize> {
+                    l.kind
+                        .params()
+                        .into_iter()
+                        .filter(|(r, _)| role.is_none_or(|role| role == *r))
+                        .map(|(_, p)| p)
+                        .collect()
                 };
+                let all: Vec<usize> = net.layers.iter().flat_map(|l| of_layer(l, None)).collect();
                 let layer_of = |s: &str| -> Option<&Layer> {
                     net.layers.iter().find(|l| {
                         l.name.as_deref() == Some(s)
@@ -299,20 +298,13 @@ impl Checker {
                         let v: Vec<usize> = net
                             .layers
                             .iter()
-                            .flat_map(|l| kind(l, &segs[1].name))
+                            .flat_map(|l| of_layer(l, Some(&segs[1].name)))
                             .collect();
                         Some((v, 2))
                     }
-                    2 => layer_of(&segs[1].name).map(|l| {
-                        (
-                            std::iter::once(l.weight_param)
-                                .chain(l.bias_param)
-                                .collect(),
-                            3,
-                        )
-                    }),
+                    2 => layer_of(&segs[1].name).map(|l| (of_layer(l, None), 3)),
                     3 if segs[2].name == "weight" || segs[2].name == "bias" => {
-                        layer_of(&segs[1].name).map(|l| (kind(l, &segs[2].name), 4))
+                        layer_of(&segs[1].name).map(|l| (of_layer(l, Some(&segs[2].name)), 4))
                     }
                     _ => None,
                 };

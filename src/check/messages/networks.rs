@@ -1,9 +1,17 @@
 //! What the checker says about networks and their layers.
 
 use super::suggest_or;
+use crate::check::layers::LayerSyntax;
 use crate::diagnostic::{did_you_mean, Diagnostic};
 use crate::ir::Activation;
 use crate::source::Span;
+
+/// How a layer of this kind is typically written, for help lines.
+fn example(kind: LayerSyntax) -> &'static str {
+    match kind {
+        LayerSyntax::Dense => "dense(50, tanh)",
+    }
+}
 
 /// A network block with no layers.
 pub fn empty_network(name: &str, span: Span) -> Diagnostic {
@@ -13,10 +21,21 @@ pub fn empty_network(name: &str, span: Span) -> Diagnostic {
 
 /// A layer kind that does not exist.
 pub fn unknown_layer(name: &str, span: Span, suggestion: Option<String>) -> Diagnostic {
+    let kinds = match LayerSyntax::ALL.as_slice() {
+        [only] => format!(
+            "the layer kind is {}, as in {}",
+            only.name(),
+            example(*only)
+        ),
+        all => format!(
+            "the layer kinds are {}",
+            all.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+        ),
+    };
     suggest_or(
         Diagnostic::error(format!("unknown layer '{name}'"), span),
         suggestion,
-        "the layer kind is dense, as in dense(50, tanh)",
+        kinds,
     )
 }
 
@@ -27,49 +46,63 @@ pub fn reserved_layer_name(name: &str, span: Span) -> Diagnostic {
 }
 
 /// A named layer argument the layer does not take.
-pub fn unknown_layer_option(option: &str, span: Span, suggestion: Option<String>) -> Diagnostic {
+pub fn unknown_layer_option(
+    kind: LayerSyntax,
+    option: &str,
+    span: Span,
+    suggestion: Option<String>,
+) -> Diagnostic {
+    let takes = match kind {
+        LayerSyntax::Dense => "dense takes a width, an activation and `bias = false`",
+    };
     suggest_or(
-        Diagnostic::error(format!("dense has no option '{option}'"), span),
+        Diagnostic::error(format!("{} has no option '{option}'", kind.name()), span),
         suggestion,
-        "dense takes a width, an activation and `bias = false`",
+        takes,
     )
 }
 
-/// `bias = ` given something other than true or false.
-pub fn bias_not_bool(span: Span) -> Diagnostic {
-    Diagnostic::error("bias takes true or false", span)
+/// A flag argument (`bias = `) given something other than true or false.
+pub fn flag_not_bool(name: &str, span: Span) -> Diagnostic {
+    Diagnostic::error(format!("{name} takes true or false"), span)
 }
 
 /// More positional layer arguments than the layer takes.
-pub fn too_many_layer_args(span: Span) -> Diagnostic {
-    Diagnostic::error(
-        "dense takes at most a width and an activation before its options",
-        span,
-    )
-    .with_help("write dense(50, tanh) or dense(50, tanh, bias = false)")
+pub fn too_many_layer_args(kind: LayerSyntax, span: Span) -> Diagnostic {
+    let (message, help) = match kind {
+        LayerSyntax::Dense => (
+            "dense takes at most a width and an activation before its options",
+            "write dense(50, tanh) or dense(50, tanh, bias = false)",
+        ),
+    };
+    Diagnostic::error(message, span).with_help(help)
 }
 
-/// A layer without its width.
-pub fn missing_width(span: Span) -> Diagnostic {
-    Diagnostic::error("dense needs a width", span).with_help("write dense(50, tanh)")
+/// A layer without an argument it requires (`dense` without its width).
+pub fn missing_layer_arg(kind: LayerSyntax, arg: &str, span: Span) -> Diagnostic {
+    Diagnostic::error(format!("{} needs a {arg}", kind.name()), span)
+        .with_help(format!("write {}", example(kind)))
 }
 
 /// An activation written where the width belongs, as in `dense(tanh)`.
-pub fn width_before_activation(activation: &str, span: Span) -> Diagnostic {
+pub fn width_before_activation(kind: LayerSyntax, activation: &str, span: Span) -> Diagnostic {
+    let help = match kind {
+        LayerSyntax::Dense => format!("write dense(50, {activation})"),
+    };
     Diagnostic::error(
         format!("expected the layer's width before the activation '{activation}'"),
         span,
     )
-    .with_help(format!("write dense(50, {activation})"))
+    .with_help(help)
 }
 
 /// A layer width that is neither a positive whole number nor a size symbol.
-pub fn bad_width(span: Span) -> Diagnostic {
+pub fn bad_width(kind: LayerSyntax, span: Span) -> Diagnostic {
     Diagnostic::error(
         "a layer width must be a positive whole number or a size such as K",
         span,
     )
-    .with_help("write dense(50, tanh)")
+    .with_help(format!("write {}", example(kind)))
 }
 
 /// A name in the activation's place that is no activation.
