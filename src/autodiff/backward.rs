@@ -12,6 +12,13 @@ use crate::lower::{Instr, Part, Program};
 pub fn backward(p: &Program, ws: &mut Workspace, lik_scale: f64, grad: &mut [f64]) {
     ws.clear_adjoints();
     grad.fill(0.0);
+    sweep(p, ws, lik_scale, grad);
+}
+
+/// The reverse sweep proper: adds into the adjoints as they stand (cleared by [`backward`];
+/// the per-instruction tests seed an output's adjoint instead) and writes ∇θ into `grad`.
+#[inline]
+fn sweep(p: &Program, ws: &mut Workspace, lik_scale: f64, grad: &mut [f64]) {
     let vals = &ws.vals;
     let adj = &mut ws.adj;
     for ins in p.instrs.iter().rev() {
@@ -263,3 +270,7 @@ fn split_two(
         (&mut hi[..first.end - first.start], &mut lo[second])
     }
 }
+
+#[cfg(test)]
+#[path = "backward_tests.rs"]
+mod tests;
