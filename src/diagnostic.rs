@@ -1,4 +1,5 @@
-//! Located errors and warnings, and the one renderer that prints them with a caret.
+//! Located errors and warnings, the one renderer that prints them with a caret, and the
+//! "did you mean" guess the parser, the checker and the CLI share.
 
 use crate::source::{SourceFile, Span};
 use std::fmt::Write as _;
@@ -156,6 +157,48 @@ pub fn render_all(diags: &[Diagnostic], file: &SourceFile) -> String {
         );
     }
     out
+}
+
+/// Picks the candidate closest to `name` by edit distance, when it is close enough to be a typo.
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
+    let limit = (name.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .filter(|c| *c != name)
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, c)| c.to_string())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    // Optimal string alignment distance: insertions, deletions, substitutions and adjacent
+    // transpositions ("sigam" is one slip from "sigma") each cost one.
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 #[cfg(test)]

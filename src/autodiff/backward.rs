@@ -4,6 +4,7 @@
 
 use super::dense;
 use super::Workspace;
+use crate::ir::LayerKind;
 use crate::lower::{Instr, Part, Program};
 
 /// Writes ∇θ (prior + `lik_scale` · likelihood) into `grad`. Requires a forward sweep with
@@ -11,6 +12,13 @@ use crate::lower::{Instr, Part, Program};
 pub fn backward(p: &Program, ws: &mut Workspace, lik_scale: f64, grad: &mut [f64]) {
     ws.clear_adjoints();
     grad.fill(0.0);
+    sweep(p, ws, lik_scale, grad);
+}
+
+/// The reverse sweep proper: adds into the adjoints as they stand (cleared by [`backward`];
+/// the per-instruction tests seed an output's adjoint instead) and writes ∇θ into `grad`.
+#[inline]
+fn sweep(p: &Program, ws: &mut Workspace, lik_scale: f64, grad: &mut [f64]) {
     let vals = &ws.vals;
     let adj = &mut ws.adj;
     for ins in p.instrs.iter().rev() {
@@ -46,41 +54,45 @@ pub fn backward(p: &Program, ws: &mut Workspace, lik_scale: f64, grad: &mut [f64
                     }
                 }
             }
-            Instr::Dense {
+            Instr::Layer {
+                kind,
                 x,
-                w,
-                b,
                 out,
-                act,
                 deriv,
-            } => {
-                let xs = p.slots[*x].slot;
-                let wsl = p.slots[*w].slot;
-                let os = p.slots[*out].slot;
-                let (rows, fan_in, width) = (xs.rows, xs.cols, os.cols);
-                // G = dL/dZ = dL/dA ⊙ act'(Z), in place in the output's adjoint.
-                if *act != crate::ir::Activation::Identity {
-                    for (g, d) in adj[os.range()]
-                        .iter_mut()
-                        .zip(&vals[*deriv..*deriv + os.len()])
+            } => match kind {
+                LayerKind::Dense {
+                    weight,
+                    bias,
+                    activation,
+                } => {
+                    let xs = p.slots[*x].slot;
+                    let wsl = p.slots[*weight].slot;
+                    let os = p.slots[*out].slot;
+                    let (rows, fan_in, width) = (xs.rows, xs.cols, os.cols);
+                    // G = dL/dZ = dL/dA ⊙ act'(Z), in place in the output's adjoint.
+                    if *activation != crate::ir::Activation::Identity {
+                        for (g, d) in adj[os.range()]
+                            .iter_mut()
+                            .zip(&vals[*deriv..*deriv + os.len()])
+                        {
+                            *g *= d;
+                        }
+                    }
+                    if let Some(b) = bias {
+                        let bs = p.slots[*b].slot;
+                        let (db, g) = split_two(adj, bs.range(), os.range());
+                        dense::bias_grad(g, db, rows);
+                    }
                     {
-                        *g *= d;
+                        let (dw, g) = split_two(adj, wsl.range(), os.range());
+                        dense::weight_grad(g, &vals[xs.range()], dw, rows, fan_in, width);
+                    }
+                    if p.slots[*x].needs_grad {
+                        let (dx, g) = split_two(adj, xs.range(), os.range());
+                        dense::input_grad(g, &vals[wsl.range()], dx, rows, fan_in, width);
                     }
                 }
-                if let Some(b) = b {
-                    let bs = p.slots[*b].slot;
-                    let (db, g) = split_two(adj, bs.range(), os.range());
-                    dense::bias_grad(g, db, rows);
-                }
-                {
-                    let (dw, g) = split_two(adj, wsl.range(), os.range());
-                    dense::weight_grad(g, &vals[xs.range()], dw, rows, fan_in, width);
-                }
-                if p.slots[*x].needs_grad {
-                    let (dx, g) = split_two(adj, xs.range(), os.range());
-                    dense::input_grad(g, &vals[wsl.range()], dx, rows, fan_in, width);
-                }
-            }
+            },
             Instr::Unary { x, out, deriv, .. } => {
                 if !p.slots[*x].needs_grad {
                     continue;
@@ -258,3 +270,7 @@ fn split_two(
         (&mut hi[..first.end - first.start], &mut lo[second])
     }
 }
+
+#[cfg(test)]
+#[path = "backward_tests.rs"]
+mod tests;

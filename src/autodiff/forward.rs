@@ -5,6 +5,7 @@ use super::dense;
 use super::scalar;
 use super::term::term;
 use super::Workspace;
+use crate::ir::LayerKind;
 use crate::lower::{Instr, Part, Program};
 use num_dual::Dual64;
 
@@ -21,11 +22,21 @@ pub struct Eval {
 }
 
 /// The words naming instruction `index` of `p` when its value is not finite: the term's label
-/// ("prior of sigma"), or "a constraint transform".
+/// ("prior of sigma"), or "a constraint transform". Only those instructions add to the
+/// log-density; the others are named by what they compute.
 pub fn term_label(p: &Program, index: usize) -> &str {
     match &p.instrs[index] {
         Instr::Term { label, .. } | Instr::Categorical { label, .. } => label,
-        _ => "a constraint transform",
+        Instr::Constrain { .. } => "a constraint transform",
+        Instr::Layer { .. } => "a network layer",
+        Instr::Unary { .. }
+        | Instr::Binary { .. }
+        | Instr::MatVec { .. }
+        | Instr::Column { .. }
+        | Instr::Element { .. }
+        | Instr::Reduce { .. }
+        | Instr::Dot { .. } => "an expression",
+        Instr::Draw { .. } => "a predictive draw",
     }
 }
 
@@ -78,38 +89,42 @@ pub fn forward<const PARTIALS: bool>(
                     eval.nonfinite = Some(index);
                 }
             }
-            Instr::Dense {
+            Instr::Layer {
+                kind,
                 x,
-                w,
-                b,
                 out,
-                act,
                 deriv,
-            } => {
-                let xs = p.slots[*x].slot;
-                let wsl = p.slots[*w].slot;
-                let os = p.slots[*out].slot;
-                let (before, rest) = vals.split_at_mut(os.offset);
-                dense::forward(
-                    &before[xs.range()],
-                    &before[wsl.range()],
-                    b.map(|b| &before[p.slots[b].slot.range()]),
-                    &mut rest[..os.len()],
-                    xs.rows,
-                    xs.cols,
-                    os.cols,
-                );
-                if *act != crate::ir::Activation::Identity {
-                    let n = os.len();
-                    let (lo, hi) = vals.split_at_mut(*deriv);
-                    let z = &mut lo[os.range()];
-                    if PARTIALS {
-                        scalar::activate_with_grad(*act, z, &mut hi[..n]);
-                    } else {
-                        scalar::activate(*act, z);
+            } => match kind {
+                LayerKind::Dense {
+                    weight,
+                    bias,
+                    activation,
+                } => {
+                    let xs = p.slots[*x].slot;
+                    let wsl = p.slots[*weight].slot;
+                    let os = p.slots[*out].slot;
+                    let (before, rest) = vals.split_at_mut(os.offset);
+                    dense::forward(
+                        &before[xs.range()],
+                        &before[wsl.range()],
+                        bias.map(|b| &before[p.slots[b].slot.range()]),
+                        &mut rest[..os.len()],
+                        xs.rows,
+                        xs.cols,
+                        os.cols,
+                    );
+                    if *activation != crate::ir::Activation::Identity {
+                        let n = os.len();
+                        let (lo, hi) = vals.split_at_mut(*deriv);
+                        let z = &mut lo[os.range()];
+                        if PARTIALS {
+                            scalar::activate_with_grad(*activation, z, &mut hi[..n]);
+                        } else {
+                            scalar::activate(*activation, z);
+                        }
                     }
                 }
-            }
+            },
             Instr::Unary { op, x, out, deriv } => {
                 let xs = p.slots[*x].slot;
                 let os = p.slots[*out].slot;

@@ -3,6 +3,7 @@
 //! reverse sweep is tested against.
 
 use super::scalar;
+use crate::ir::LayerKind;
 use crate::lower::{Instr, Part, Program};
 use crate::math::Real;
 use num_dual::Dual64;
@@ -31,23 +32,28 @@ pub fn eval_generic<D: Real>(p: &Program, init: &[f64], theta: &[D]) -> (D, D) {
                     }
                 }
             }
-            Instr::Dense {
-                x, w, b, out, act, ..
-            } => {
-                let (xs, wsl, os) = (p.slots[*x].slot, p.slots[*w].slot, p.slots[*out].slot);
-                for r in 0..xs.rows {
-                    for o in 0..os.cols {
-                        let mut z = match b {
-                            Some(b) => v[p.slots[*b].slot.offset + o],
-                            None => D::from(0.0),
-                        };
-                        for i in 0..xs.cols {
-                            z += v[xs.at(r, i)] * v[wsl.at(o, i)];
+            Instr::Layer { kind, x, out, .. } => match kind {
+                LayerKind::Dense {
+                    weight,
+                    bias,
+                    activation,
+                } => {
+                    let (xs, wsl, os) =
+                        (p.slots[*x].slot, p.slots[*weight].slot, p.slots[*out].slot);
+                    for r in 0..xs.rows {
+                        for o in 0..os.cols {
+                            let mut z = match bias {
+                                Some(b) => v[p.slots[*b].slot.offset + o],
+                                None => D::from(0.0),
+                            };
+                            for i in 0..xs.cols {
+                                z += v[xs.at(r, i)] * v[wsl.at(o, i)];
+                            }
+                            v[os.at(r, o)] = scalar::activation(*activation, z);
                         }
-                        v[os.at(r, o)] = scalar::activation(*act, z);
                     }
                 }
-            }
+            },
             Instr::Unary { op, x, out, .. } => {
                 let (xs, os) = (p.slots[*x].slot, p.slots[*out].slot);
                 for i in 0..os.len() {

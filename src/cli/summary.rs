@@ -83,7 +83,7 @@ pub fn plot(args: &PlotArgs) -> Result<Output, Failure> {
         } else {
             let Some(j) = input.columns.iter().position(|c| c == name) else {
                 let sugg =
-                    crate::check::did_you_mean(name, input.columns.iter().map(String::as_str));
+                    crate::diagnostic::did_you_mean(name, input.columns.iter().map(String::as_str));
                 return Err(Failure::usage(format!(
                     "error: no column '{name}' in {}{}",
                     args.dir.display(),

@@ -1,5 +1,6 @@
 //! Declarations of the data block as the checker hands them to data binding.
 
+use super::model::Shape;
 use crate::source::Span;
 use std::fmt;
 
@@ -34,6 +35,18 @@ pub enum DataType {
     Vector(Dim),
     /// A real matrix, `matrix[N, D]`: an array of rows in JSON, columns `x.0, x.1, …` in CSV.
     Matrix(Dim, Dim),
+}
+
+impl DataType {
+    /// The shape of the field as a value in expressions: ints and reals are scalars, arrays
+    /// and vectors are vectors.
+    pub fn shape(&self) -> Shape {
+        match self {
+            DataType::Int | DataType::Real => Shape::Scalar,
+            DataType::IntArray(n) | DataType::Vector(n) => Shape::Vector(n.clone()),
+            DataType::Matrix(r, c) => Shape::Matrix(r.clone(), c.clone()),
+        }
+    }
 }
 
 impl fmt::Display for DataType {

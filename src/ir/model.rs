@@ -511,7 +511,52 @@ pub enum ExprKind {
     },
 }
 
-/// One dense layer of a network.
+/// What a layer computes, generic over how its parameters are named: `P = usize` indexes
+/// [`CheckedModel::params`] in the checked model, and a slot of the lowered program after
+/// lowering ([`LayerKind::map_params`]). A closed set: every stage matches it exhaustively, so
+/// a new kind cannot be added without its checking, lowering, forward and backward rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerKind<P = usize> {
+    /// y = act(x·Wᵀ + b) over a batch of rows x (rows × in): weights W (out × in), an optional
+    /// bias b (out), then an activation elementwise.
+    Dense {
+        /// The weight matrix, out × in.
+        weight: P,
+        /// The bias vector, when the layer has one.
+        bias: Option<P>,
+        /// The activation after the affine map.
+        activation: Activation,
+    },
+}
+
+impl<P: Copy> LayerKind<P> {
+    /// The same layer with each parameter renamed by `f` (parameter index to program slot).
+    pub fn map_params<Q>(&self, mut f: impl FnMut(P) -> Q) -> LayerKind<Q> {
+        match *self {
+            LayerKind::Dense {
+                weight,
+                bias,
+                activation,
+            } => LayerKind::Dense {
+                weight: f(weight),
+                bias: bias.map(f),
+                activation,
+            },
+        }
+    }
+
+    /// The layer's parameters in θ order, each with the name prior paths give it
+    /// (`f.0.weight`, `f.hidden.bias`).
+    pub fn params(&self) -> Vec<(&'static str, P)> {
+        match *self {
+            LayerKind::Dense { weight, bias, .. } => std::iter::once(("weight", weight))
+                .chain(bias.map(|b| ("bias", b)))
+                .collect(),
+        }
+    }
+}
+
+/// One layer of a network.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Layer {
     /// 0-based position.
@@ -522,14 +567,8 @@ pub struct Layer {
     pub width: Dim,
     /// Number of inputs (the previous width, or the network's input width).
     pub fan_in: Dim,
-    /// Activation after the affine map.
-    pub activation: Activation,
-    /// Whether the layer has a bias vector.
-    pub bias: bool,
-    /// Index of the weight parameter in [`CheckedModel::params`].
-    pub weight_param: usize,
-    /// Index of the bias parameter, when there is one.
-    pub bias_param: Option<usize>,
+    /// What the layer computes, and its parameters.
+    pub kind: LayerKind,
     /// Where the layer is declared.
     pub span: Span,
 }
@@ -541,7 +580,7 @@ impl Layer {
     }
 }
 
-/// A network: a stack of dense layers.
+/// A network: a stack of layers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Network {
     /// Its name.

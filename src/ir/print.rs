@@ -111,15 +111,21 @@ impl fmt::Display for CheckedModel {
         for n in &self.networks {
             let _ = writeln!(out, "network {} (input width {})", n.name, n.input_width);
             for l in &n.layers {
-                let _ = writeln!(
-                    out,
-                    "  {}: dense {} -> {}, {}{}",
-                    l.label(),
-                    l.fan_in,
-                    l.width,
-                    l.activation.name(),
-                    if l.bias { "" } else { ", no bias" }
-                );
+                match &l.kind {
+                    LayerKind::Dense {
+                        bias, activation, ..
+                    } => {
+                        let _ = writeln!(
+                            out,
+                            "  {}: dense {} -> {}, {}{}",
+                            l.label(),
+                            l.fan_in,
+                            l.width,
+                            activation.name(),
+                            if bias.is_some() { "" } else { ", no bias" }
+                        );
+                    }
+                }
             }
         }
         out.push_str("param\n");

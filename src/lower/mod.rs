@@ -185,7 +185,7 @@ impl<'m> Lowerer<'m> {
             .iter()
             .find(|d| d.name == name)
             .expect("internal: data names resolved by check");
-        let (r, c) = self.rows_cols(&crate::check::data_shape(&decl.ty));
+        let (r, c) = self.rows_cols(&decl.ty.shape());
         let s = self.alloc(r, c, SlotKind::Data(name.to_string()), false);
         self.data_slots.insert(name.to_string(), s);
         s
@@ -440,20 +440,24 @@ impl<'m> Lowerer<'m> {
                 for layer in &network.layers {
                     let rows = self.slots[x].slot.rows;
                     let width = self.size(&layer.width);
-                    let w = self.param_slots[layer.weight_param];
-                    let b = layer.bias_param.map(|p| self.param_slots[p]);
-                    let out = self.temp(rows, width, true);
-                    let deriv = if layer.activation == Activation::Identity {
-                        0
-                    } else {
-                        self.aux(rows * width)
+                    let kind = layer.kind.map_params(|p| self.param_slots[p]);
+                    let (out, deriv) = match kind {
+                        // The weights carry gradients, so the outputs do; act'(z) is saved
+                        // unless the activation is the identity.
+                        LayerKind::Dense { activation, .. } => {
+                            let out = self.temp(rows, width, true);
+                            let deriv = if activation == Activation::Identity {
+                                0
+                            } else {
+                                self.aux(rows * width)
+                            };
+                            (out, deriv)
+                        }
                     };
-                    self.instrs.push(Instr::Dense {
+                    self.instrs.push(Instr::Layer {
+                        kind,
                         x,
-                        w,
-                        b,
                         out,
-                        act: layer.activation,
                         deriv,
                     });
                     x = out;

@@ -1,7 +1,7 @@
 //! The lowered program: a flat list of instructions over slots of one value arena, and the
 //! layout of the unconstrained parameter vector θ.
 
-use crate::ir::{Activation, BinOp, Constraint, Distribution, Func, Shape};
+use crate::ir::{Activation, BinOp, Constraint, Distribution, Func, LayerKind, Shape};
 use std::fmt;
 
 /// Index of a slot in [`Program::slots`].
@@ -149,19 +149,18 @@ pub enum Instr {
         /// backward sweep).
         dx: usize,
     },
-    /// out = act(x·wᵀ + b) for one dense layer over a batch of rows.
-    Dense {
+    /// out = one network layer applied to a batch of rows; [`LayerKind`] says what it computes
+    /// (dense: act(x·Wᵀ + b)) and in which slots its parameters are.
+    Layer {
+        /// What the layer computes, its parameters named by slot (dense: weights out × in,
+        /// bias out × 1).
+        kind: LayerKind<SlotId>,
         /// Inputs, rows × in.
         x: SlotId,
-        /// Weights, out × in.
-        w: SlotId,
-        /// Bias, out × 1.
-        b: Option<SlotId>,
         /// Outputs, rows × out.
         out: SlotId,
-        /// Activation.
-        act: Activation,
-        /// Arena offset of act'(z) per output element.
+        /// Arena offset of the partials the backward rule needs (dense: act'(z) per output
+        /// element; unused, 0, for the identity activation).
         deriv: usize,
     },
     /// out = op(x) elementwise.
@@ -396,16 +395,20 @@ impl fmt::Display for Program {
                 } => {
                     format!("{} = constrain(theta[{theta}..], {constraint})", name(*out))
                 }
-                Instr::Dense {
-                    x, w, b, out, act, ..
-                } => format!(
-                    "{} = {}({} * {}^T{})",
-                    name(*out),
-                    act.name(),
-                    name(*x),
-                    name(*w),
-                    b.map(|b| format!(" + {}", name(b))).unwrap_or_default()
-                ),
+                Instr::Layer { kind, x, out, .. } => match kind {
+                    LayerKind::Dense {
+                        weight,
+                        bias,
+                        activation,
+                    } => format!(
+                        "{} = {}({} * {}^T{})",
+                        name(*out),
+                        activation.name(),
+                        name(*x),
+                        name(*weight),
+                        bias.map(|b| format!(" + {}", name(b))).unwrap_or_default()
+                    ),
+                },
                 Instr::Unary { op, x, out, .. } => {
                     let op = match op {
                         UnaryOp::Neg => "neg".to_string(),

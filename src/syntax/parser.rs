@@ -3,7 +3,7 @@
 
 use super::ast::*;
 use super::names::{describe_found, rule_name, token_name};
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{did_you_mean, Diagnostic};
 use crate::source::Span;
 use pest::error::{ErrorVariant, InputLocation};
 use pest::iterators::Pair;
@@ -126,7 +126,7 @@ fn unknown_block(src: &str, start: usize) -> Option<Diagnostic> {
         );
     }
     let d = Diagnostic::error(format!("unknown block '{word}'"), span);
-    Some(match crate::check::did_you_mean(&word, BLOCKS) {
+    Some(match did_you_mean(&word, BLOCKS) {
         Some(s) => d.with_help(format!("did you mean '{s}'?")),
         None if word == "parameters" || word == "params" => d.with_help("did you mean 'param'?"),
         None => d.with_help(format!("the blocks are {}", BLOCKS.join(", "))),
