@@ -3,12 +3,12 @@
 //! summary written at the end.
 
 use super::{Failure, ModelArgs, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_IO, EXIT_MODEL, EXIT_USAGE};
-use crate::draws::{columns, run_config, ChainDraws, CsvFactory, Save};
+use crate::draws::{columns, run_config, CsvFactory, Draws, Save};
 use crate::engine::{
     Engine, EngineError, InitFailure, Phase, ProgressEvent, ProgressFn, RunControl,
 };
 use crate::posterior::Posterior;
-use crate::summary::{report, ChainColumns, ReportInput};
+use crate::summary::report;
 use clap::ValueEnum;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -125,8 +125,8 @@ pub struct RunSpec<'a> {
 
 /// A finished (or interrupted) run, as the commands report it.
 pub struct Ran<X> {
-    /// Each chain's draws.
-    pub chains: Vec<ChainDraws>,
+    /// The named draws of every chain.
+    pub draws: Draws,
     /// Each chain's [`Engine::Fit`].
     pub fits: Vec<X>,
     /// Each chain's file.
@@ -176,8 +176,9 @@ pub fn run<E: Engine>(engine: &E, spec: RunSpec<'_>) -> Result<Ran<E::Fit>, Fail
         .into_iter()
         .map(|c| (c.sink.draws(), c.fit))
         .unzip();
+    let (columns, _) = columns(spec.posterior, spec.save);
     Ok(Ran {
-        chains,
+        draws: Draws { columns, chains },
         fits,
         files,
         gradients,
@@ -191,49 +192,8 @@ pub fn run<E: Engine>(engine: &E, spec: RunSpec<'_>) -> Result<Ran<E::Fit>, Fail
 impl<X> Ran<X> {
     /// The summary of the draws (the printed table and summary.csv): sampler diagnostics only
     /// for Markov chains, weights of the networks in the configuration lines left out.
-    pub fn summary(&self, posterior: &Posterior, save: Save) -> (String, String) {
-        let value = |key: &str| {
-            self.config
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.as_str())
-        };
-        let (columns, _) = columns(posterior, save);
-        let width = columns.len();
-        let input = ReportInput {
-            columns,
-            chains: self
-                .chains
-                .iter()
-                .map(|c| ChainColumns {
-                    lp: c.stats.iter().map(|s| s.lp).collect(),
-                    divergent: c.stats.iter().map(|s| s.divergent).collect(),
-                    treedepth: c.stats.iter().map(|s| s.tree_depth).collect(),
-                    energy: c.stats.iter().map(|s| s.energy).collect(),
-                    values: (0..width)
-                        .map(|j| {
-                            c.values
-                                .iter()
-                                .skip(j)
-                                .step_by(width.max(1))
-                                .copied()
-                                .collect()
-                        })
-                        .collect(),
-                })
-                .collect(),
-            max_depth: value("max_depth").and_then(|v| v.parse().ok()).unwrap_or(0),
-            networks: value("networks")
-                .map(|v| {
-                    v.split(',')
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default(),
-            variational: !self.markov,
-        };
-        report(&input, false)
+    pub fn summary(&self) -> (String, String) {
+        report(&self.draws.report_input(&self.config, self.markov), false)
     }
 }
 

@@ -204,8 +204,8 @@ pub fn sample(args: &SampleArgs) -> Result<Output, Failure> {
         ran.gradients as f64 / ran.seconds.max(1e-9),
         files.join(", ")
     );
-    if ran.chains.iter().all(|c| !c.stats.is_empty()) {
-        let (table, csv) = ran.summary(&post, save);
+    if ran.draws.chains.iter().all(|c| !c.stats.is_empty()) {
+        let (table, csv) = ran.summary();
         text.push('\n');
         text.push_str(&table);
         if args.chain_id.is_none() {

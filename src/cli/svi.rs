@@ -182,7 +182,7 @@ pub fn svi(args: &SviArgs) -> Result<Output, Failure> {
         ran.files[0].display()
     );
     if args.draws > 0 {
-        let (table, csv) = ran.summary(&post, save);
+        let (table, csv) = ran.summary();
         text.push('\n');
         text.push_str(&table);
         write_file(&dir, "summary.csv", &csv)?;

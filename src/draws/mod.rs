@@ -33,7 +33,7 @@ pub use sinks::{run_config, CsvFactory, CsvSink, MemoryFactory, MemorySink};
 use crate::engine::{Adaptation, DrawStats};
 use crate::posterior::{OutputEval, Posterior};
 use crate::stan_csv::stan_column_names;
-use crate::summary::{summarize, SummaryRow};
+use crate::summary::{summarize, ChainColumns, ReportInput, SummaryRow};
 use rand_chacha::ChaCha8Rng;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -175,5 +175,53 @@ impl Draws {
             }
         }
         rows
+    }
+}
+
+impl Draws {
+    /// What [`crate::summary::report`] needs of these draws, for a run with these
+    /// configuration lines (its `networks`, whose weights the table leaves out, and its
+    /// `max_depth`); `markov` says whether the chains have sampler diagnostics to report.
+    pub fn report_input(&self, config: &[(String, String)], markov: bool) -> ReportInput {
+        let value = |key: &str| {
+            config
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
+        let width = self.columns.len();
+        ReportInput {
+            columns: self.columns.clone(),
+            chains: self
+                .chains
+                .iter()
+                .map(|c| ChainColumns {
+                    lp: c.stats.iter().map(|s| s.lp).collect(),
+                    divergent: c.stats.iter().map(|s| s.divergent).collect(),
+                    treedepth: c.stats.iter().map(|s| s.tree_depth).collect(),
+                    energy: c.stats.iter().map(|s| s.energy).collect(),
+                    values: (0..width)
+                        .map(|j| {
+                            c.values
+                                .iter()
+                                .skip(j)
+                                .step_by(width.max(1))
+                                .copied()
+                                .collect()
+                        })
+                        .collect(),
+                })
+                .collect(),
+            max_depth: value("max_depth").and_then(|v| v.parse().ok()).unwrap_or(0),
+            networks: value("networks")
+                .map(|v| {
+                    v.split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            variational: !markov,
+        }
     }
 }
