@@ -2,7 +2,8 @@
 //! trace plots.
 
 use super::{Failure, Output};
-use crate::summary::{chain_files, read_chain_files, report, ReportInput, RunFilesError};
+use crate::draws::{chain_files, ReadDraws, RunFilesError};
+use crate::summary::{report, ReportInput};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -34,7 +35,9 @@ fn run_chain_files(dir: &Path) -> Result<Vec<PathBuf>, Failure> {
 
 /// The report input of chain files, failing as the CLI fails.
 fn read_inputs(files: &[PathBuf]) -> Result<ReportInput, Failure> {
-    read_chain_files(files).map_err(run_files_failure)
+    ReadDraws::from_files(files)
+        .map(|r| r.report_input())
+        .map_err(run_files_failure)
 }
 
 /// `bnnppl summary`.

@@ -23,12 +23,11 @@ pub mod plot;
 pub mod trace;
 
 use crate::data::BoundData;
-use crate::draws::{DrawsError, ReadDraws};
+use crate::draws::{DrawsError, ReadDraws, RunFilesError};
 use crate::ir::{CheckedModel, Distribution};
 use crate::math::special::log_sum_exp;
 use crate::posterior::predictive::{ChunkArgs, Predictive, PredictiveError};
 use crate::posterior::ParamLayout;
-use crate::summary::RunFilesError;
 use rand::SeedableRng;
 use std::path::{Path, PathBuf};
 

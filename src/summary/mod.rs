@@ -5,7 +5,7 @@
 //!
 //! The diagnostics live in `convergence` (with the per-quantity [`SummaryRow`]) and `autocov`,
 //! the sampler's in `sampler`; `table` and `warnings` turn them into text, `report` into the
-//! report that `sample`, `svi` and `summary` print, and `run_files` reads a run's chain files.
+//! report that `sample`, `svi` and `summary` print.
 //!
 //! # References
 //!
@@ -57,7 +57,6 @@
 mod autocov;
 mod convergence;
 mod report;
-mod run_files;
 mod sampler;
 mod table;
 mod warnings;
@@ -67,7 +66,6 @@ pub use convergence::{
     summarize, SummaryRow,
 };
 pub use report::{report, ChainColumns, ReportInput};
-pub use run_files::{chain_files, read_chain_files, RunFilesError};
 pub use sampler::{
     ebfmi, sampler_diagnostics, ChainDiagnostics, ChainSamplerStats, SamplerDiagnostics,
 };
