@@ -60,6 +60,15 @@ pub struct Split {
     pub likelihood: f64,
 }
 
+/// The weights of the prior and the likelihood in [`Density::minibatch_grad_weighted`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Weights {
+    /// Weight of log prior(θ) (the constraints' log-Jacobians included).
+    pub prior: f64,
+    /// Weight of the (N/B-scaled) log-likelihood.
+    pub likelihood: f64,
+}
+
 /// A log-density over θ ∈ ℝᵈ with its own scratch space; one per chain.
 ///
 /// Everything an engine may ask of a density is here: the value, the gradient, and the
@@ -104,6 +113,29 @@ pub trait Density {
             prior,
             likelihood: 0.0,
         })
+    }
+
+    /// [`Density::minibatch_grad`] with the gradient of `weights.prior` · prior +
+    /// `weights.likelihood` · (N/B)·likelihood written into `grad` (the values returned are
+    /// unweighted). Methods that evaluate the prior and the likelihood at different points
+    /// (MC dropout's masks) or not at all (a likelihood-only step) use it.
+    ///
+    /// The default serves densities without rows, whose whole value is the prior.
+    fn minibatch_grad_weighted(
+        &mut self,
+        theta: &[f64],
+        rows: &[usize],
+        weights: Weights,
+        grad: &mut [f64],
+    ) -> Result<Split, DensityError> {
+        let split = self.minibatch_grad(theta, rows, grad)?;
+        if self.n_rows() > 0 {
+            return Err(DensityError::Fatal(
+                "this density cannot weight its prior and likelihood apart".into(),
+            ));
+        }
+        grad.iter_mut().for_each(|g| *g *= weights.prior);
+        Ok(split)
     }
 }
 

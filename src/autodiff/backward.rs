@@ -10,15 +10,28 @@ use crate::lower::{Instr, Part, Program};
 /// Writes ∇θ (prior + `lik_scale` · likelihood) into `grad`. Requires a forward sweep with
 /// partials on the same θ.
 pub fn backward(p: &Program, ws: &mut Workspace, lik_scale: f64, grad: &mut [f64]) {
+    backward_weighted(p, ws, 1.0, lik_scale, grad);
+}
+
+/// Writes ∇θ (`prior_w` · prior + `lik_w` · likelihood) into `grad`, the log-Jacobians of the
+/// constraint transforms counted with the prior. Requires a forward sweep with partials on the
+/// same θ.
+pub fn backward_weighted(
+    p: &Program,
+    ws: &mut Workspace,
+    prior_w: f64,
+    lik_w: f64,
+    grad: &mut [f64],
+) {
     ws.clear_adjoints();
     grad.fill(0.0);
-    sweep(p, ws, lik_scale, grad);
+    sweep(p, ws, prior_w, lik_w, grad);
 }
 
 /// The reverse sweep proper: adds into the adjoints as they stand (cleared by [`backward`];
 /// the per-instruction tests seed an output's adjoint instead) and writes ∇θ into `grad`.
 #[inline]
-fn sweep(p: &Program, ws: &mut Workspace, lik_scale: f64, grad: &mut [f64]) {
+fn sweep(p: &Program, ws: &mut Workspace, prior_w: f64, lik_scale: f64, grad: &mut [f64]) {
     let vals = &ws.vals;
     let adj = &mut ws.adj;
     for ins in p.instrs.iter().rev() {
@@ -46,11 +59,11 @@ fn sweep(p: &Program, ws: &mut Workspace, lik_scale: f64, grad: &mut [f64]) {
                     }
                     continue;
                 }
-                // dlp/du = dlp/dx · dx/du + d log|dx/du| / du.
+                // dlp/du = dlp/dx · dx/du + d log|dx/du| / du, the Jacobian weighted as the prior.
                 for r in 0..s.rows {
                     for c in 0..s.cols {
                         let t = r * s.cols + c;
-                        g[t] = adj[s.at(r, c)] * vals[dx + t] + vals[dx + n + t];
+                        g[t] = adj[s.at(r, c)] * vals[dx + t] + prior_w * vals[dx + n + t];
                     }
                 }
             }
@@ -202,7 +215,7 @@ fn sweep(p: &Program, ws: &mut Workspace, lik_scale: f64, grad: &mut [f64]) {
                 ..
             } => {
                 let seed = match part {
-                    Part::Prior => 1.0,
+                    Part::Prior => prior_w,
                     Part::Likelihood => lik_scale,
                 };
                 for (j, input) in std::iter::once(target).chain(args.iter()).enumerate() {
@@ -232,7 +245,7 @@ fn sweep(p: &Program, ws: &mut Workspace, lik_scale: f64, grad: &mut [f64]) {
                     continue;
                 }
                 let seed = match part {
-                    Part::Prior => 1.0,
+                    Part::Prior => prior_w,
                     Part::Likelihood => lik_scale,
                 };
                 let ls = p.slots[*logits].slot;

@@ -95,7 +95,7 @@ fn run(
         ws.adj[p.slots[*s].slot.range()].copy_from_slice(g);
     }
     let mut grad = vec![0.0; theta.len()];
-    sweep(p, &mut ws, lik_scale, &mut grad);
+    sweep(p, &mut ws, 1.0, lik_scale, &mut grad);
     (ws, grad)
 }
 
@@ -454,7 +454,7 @@ fn draw() {
     assert_eq!(e.nonfinite, None, "draws");
     ws.clear_adjoints();
     ws.adj[p.slots[out].slot.range()].fill(1.0);
-    sweep(&p, &mut ws, 1.0, &mut []);
+    sweep(&p, &mut ws, 1.0, 1.0, &mut []);
     // A predictive draw is not differentiated: whatever the draws' adjoint, none reaches the
     // arguments.
     assert_eq!(adj(&p, &ws, mu), [0.0]);

@@ -10,7 +10,7 @@ pub mod reference;
 pub mod scalar;
 mod term;
 
-pub use backward::backward;
+pub use backward::{backward, backward_weighted};
 pub use forward::{forward, term_label, Eval};
 
 use crate::lower::Program;

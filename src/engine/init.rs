@@ -9,7 +9,7 @@ use rand::{Rng, RngExt};
 
 use super::optim::{ascend, Ascent};
 use super::EngineError;
-use crate::density::{check_finite, Density, DensityError, Split};
+use crate::density::{check_finite, Density, DensityError, Split, Weights};
 
 /// How many random starting points are tried before a chain gives up (Stan's limit).
 pub const MAX_INIT_ATTEMPTS: usize = 100;
@@ -272,6 +272,19 @@ impl<D: Density> Density for Guarded<D> {
         let inner = &mut self.0;
         catch_unwind(AssertUnwindSafe(|| inner.minibatch_grad(theta, rows, grad)))
             .unwrap_or_else(|payload| Err(DensityError::Panicked(panic_message(&*payload))))
+    }
+    fn minibatch_grad_weighted(
+        &mut self,
+        theta: &[f64],
+        rows: &[usize],
+        weights: Weights,
+        grad: &mut [f64],
+    ) -> Result<Split, DensityError> {
+        let inner = &mut self.0;
+        catch_unwind(AssertUnwindSafe(|| {
+            inner.minibatch_grad_weighted(theta, rows, weights, grad)
+        }))
+        .unwrap_or_else(|payload| Err(DensityError::Panicked(panic_message(&*payload))))
     }
 }
 

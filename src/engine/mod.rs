@@ -36,6 +36,7 @@ use crate::density::{Density, DensityError, Target};
 
 mod adapt;
 pub mod batches;
+pub mod descent;
 pub mod hmc;
 mod init;
 pub mod leapfrog;

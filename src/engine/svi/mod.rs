@@ -26,8 +26,9 @@ pub mod guide;
 use rand::Rng;
 
 use super::batches::Batches;
+use super::descent::{Descent, Flow, Rule, StepError};
 use super::init::find_start;
-use super::optim::{ascend, clip, validate_clip, Adam, Ascent};
+use super::optim::{ascend, validate_clip, Ascent};
 use super::output::{FitStep, FitSummary};
 use super::rng::chain_rng;
 use super::{ChainOutput, DrawSink, DrawStats, Engine, EngineError, Header};
@@ -36,9 +37,6 @@ use crate::density::{Density, DensityError};
 pub use super::optim::Decay;
 pub use super::Init;
 pub use guide::{Guide, GuideKind, Scratch};
-
-/// Consecutive steps whose every particle failed before the fit gives up.
-const MAX_FAILED_STEPS: usize = 100;
 
 /// Settings of a variational fit.
 #[derive(Debug, Clone, PartialEq)]
@@ -281,83 +279,72 @@ impl Svi {
         }
 
         let mut guide = Guide::new(self.guide, &loc, self.init_scale, &mut rng);
-        let n_phi = guide.params.len();
-        let mut adam = Adam::new(n_phi);
+        // The loop updates φ in place; the objective evaluates a copy of the guide at the φ it
+        // is given (one copy of φ per step, nothing next to a gradient's cost).
+        let mut at = guide.clone();
         let mut scratch = Scratch::new(self.guide, d);
         let mut noises = vec![vec![0.0; self.guide.noise_len(d)]; self.particles];
-        let mut grad_phi = vec![0.0; n_phi];
-        let mut trace = Vec::with_capacity(self.steps);
-        let window = self.window.max(1);
-        let alpha = 2.0 / (window as f64 + 1.0);
-        // Smoothed values of the last `window` steps, a ring buffer for the `tol` test.
-        let mut ring = vec![f64::NAN; window];
-        let mut smoothed = f64::NAN;
-        let (mut converged, mut interrupted) = (false, false);
-        let (mut skipped, mut failed_in_row) = (0usize, 0usize);
-
-        for t in 0..self.steps {
-            let rows = batches.as_mut().map(|b| b.next(&mut rng));
-            for noise in noises.iter_mut() {
-                guide.draw_noise(&mut rng, noise);
-            }
-            gradients += self.particles as u64;
-            let elbo = match guide.elbo_grad(density, &noises, rows, &mut scratch, &mut grad_phi) {
-                Ok(v) if v.is_finite() => v,
-                Ok(v) => {
-                    return Err(fail(
-                        t,
-                        DensityError::NonFiniteValue {
-                            value: v,
-                            term: Some("the guide's entropy".into()),
-                        },
-                    ))
-                }
-                Err(e) if e.is_recoverable() => {
-                    skipped += 1;
-                    failed_in_row += 1;
-                    if failed_in_row >= MAX_FAILED_STEPS {
-                        return Err(fail(t, e));
+        let descent = Descent {
+            rule: Rule::Adam {
+                betas: self.betas,
+                eps: self.eps,
+            },
+            steps: self.steps,
+            lr: self.lr,
+            decay: self.decay,
+            clip: self.clip,
+            tol: self.tol,
+            window: self.window,
+        };
+        let particles = self.particles as u64;
+        let outcome = descent
+            .run(
+                &mut guide.params,
+                batches.as_mut(),
+                &mut rng,
+                &mut |phi, rows, rng, grad_phi| {
+                    at.params.copy_from_slice(phi);
+                    for noise in noises.iter_mut() {
+                        at.draw_noise(rng, noise);
                     }
-                    continue;
-                }
-                Err(e) => return Err(fail(t, e)),
-            };
-            failed_in_row = 0;
-            clip(&mut grad_phi, self.clip);
-            let lr = self.decay.lr_at(self.lr, t, self.steps);
-            adam.step(&mut guide.params, &grad_phi, lr, self.betas, self.eps);
-            smoothed = if smoothed.is_nan() {
-                elbo
-            } else {
-                smoothed + alpha * (elbo - smoothed)
-            };
-            let point = ElboPoint {
-                step: t + 1,
-                elbo,
-                smoothed,
-            };
-            trace.push(point);
-            let before = std::mem::replace(&mut ring[t % window], smoothed);
-            if self.tol > 0.0
-                && before.is_finite()
-                && (smoothed - before).abs() < self.tol * smoothed.abs().max(1.0)
-            {
-                converged = true;
-            }
-            if !on_step(&point) {
-                interrupted = true;
-                break;
-            }
-            if converged {
-                break;
-            }
-        }
+                    gradients += particles;
+                    match at.elbo_grad(density, &noises, rows, &mut scratch, grad_phi) {
+                        Ok(v) if v.is_finite() => Ok(v),
+                        Ok(value) => Err(StepError::Fail(DensityError::NonFiniteValue {
+                            value,
+                            term: Some("the guide's entropy".into()),
+                        })),
+                        Err(e) => Err(StepError::from(e)),
+                    }
+                },
+                &mut |p, _, _| {
+                    let point = ElboPoint {
+                        step: p.step,
+                        elbo: p.value,
+                        smoothed: p.smoothed,
+                    };
+                    if on_step(&point) {
+                        Flow::Continue
+                    } else {
+                        Flow::Stop
+                    }
+                },
+            )
+            .map_err(|(t, e)| fail(t, e))?;
         Ok(SviResult {
             guide,
-            trace,
-            converged,
-            interrupted,
-            skipped_steps: skipped,
+            trace: outcome
+                .trace
+                .iter()
+                .map(|p| ElboPoint {
+                    step: p.step,
+                    elbo: p.value,
+                    smoothed: p.smoothed,
+                })
+                .collect(),
+            converged: outcome.converged,
+            interrupted: outcome.interrupted,
+            skipped_steps: outcome.skipped,
             gradients,
             elapsed: started.elapsed(),
         })
