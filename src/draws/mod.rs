@@ -181,7 +181,8 @@ impl Draws {
 impl Draws {
     /// What [`crate::summary::report`] needs of these draws, for a run with these
     /// configuration lines (its `networks`, whose weights the table leaves out, and its
-    /// `max_depth`); `markov` says whether the chains have sampler diagnostics to report.
+    /// `max_depth`); `markov` says whether the chains have sampler diagnostics to report, and
+    /// for those that do not, the configuration's `method` says what the draws are.
     pub fn report_input(&self, config: &[(String, String)], markov: bool) -> ReportInput {
         let value = |key: &str| {
             config
@@ -221,7 +222,7 @@ impl Draws {
                         .collect()
                 })
                 .unwrap_or_default(),
-            variational: !markov,
+            method: (!markov).then(|| value("method").unwrap_or("variational").to_string()),
         }
     }
 }

@@ -182,11 +182,12 @@ impl ReadDraws {
     }
 
     /// What the report needs of the run, its settings from the first file's configuration
-    /// lines: the networks whose weights it leaves out, the maximum tree depth, and whether the
-    /// draws come from a variational guide (no sampler diagnostics).
+    /// lines: the networks whose weights it leaves out, the maximum tree depth, and — from a
+    /// `method` line, which every engine whose draws are not a Markov chain writes — what the
+    /// draws are (no sampler diagnostics for those).
     pub fn report_input(&self) -> ReportInput {
-        let svi = self.config.iter().any(|(k, v)| k == "engine" && v == "svi");
-        self.draws.report_input(&self.config, !svi)
+        let markov = !self.config.iter().any(|(k, _)| k == "method");
+        self.draws.report_input(&self.config, markov)
     }
 
     /// θ of every draw, chains concatenated in file order, each mapped back through `layout`

@@ -71,6 +71,9 @@ pub enum StepError {
     Skip(DensityError),
     /// End the fit at once.
     Fail(DensityError),
+    /// The objective is at its optimum at these parameters (the caller's rule, e.g. a small
+    /// gradient): end the fit there, without an update, recording this value.
+    Converged(f64),
 }
 
 impl From<DensityError> for StepError {
@@ -117,8 +120,9 @@ pub struct Outcome {
 impl Descent {
     /// Runs the loop on `params`. Each step draws its rows from `batches` (all rows when
     /// `None`), then calls `objective(params, rows, rng, grad)`, which returns the estimate and
-    /// writes its gradient; the update follows, then the trace point, then `after(point,
-    /// params, grad)` — with the gradient as the objective wrote it, before clipping.
+    /// writes its gradient (or says the optimum is reached, ending the loop without an update);
+    /// the update follows, then the trace point, then `after(point, params, grad)` — with the
+    /// gradient as the objective wrote it, before clipping.
     ///
     /// A failure is returned with the index (from 0) of the step it ended.
     pub fn run<R: Rng + ?Sized>(
@@ -157,6 +161,24 @@ impl Descent {
             let rows = batches.as_mut().map(|b| b.next(rng));
             let value = match objective(params, rows, rng, &mut grad) {
                 Ok(v) => v,
+                Err(StepError::Converged(value)) => {
+                    smoothed = if smoothed.is_nan() {
+                        value
+                    } else {
+                        smoothed + alpha * (value - smoothed)
+                    };
+                    let point = Point {
+                        step: t + 1,
+                        value,
+                        smoothed,
+                    };
+                    out.trace.push(point);
+                    out.converged = true;
+                    if after(&point, params, &grad) == Flow::Stop {
+                        out.interrupted = true;
+                    }
+                    break;
+                }
                 Err(StepError::Skip(e)) => {
                     out.skipped += 1;
                     failed_in_row += 1;

@@ -39,7 +39,9 @@ pub mod batches;
 pub mod descent;
 pub mod hmc;
 mod init;
+pub mod lbfgs;
 pub mod leapfrog;
+pub mod map;
 pub mod nuts;
 pub mod optim;
 pub mod output;
@@ -48,6 +50,7 @@ pub mod svi;
 
 pub use hmc::Hmc;
 pub use init::{Init, InitFailure, MAX_INIT_ATTEMPTS};
+pub use map::{Ensemble, Map, MapResult, Optimizer};
 pub use nuts::{MassMatrix, Nuts};
 pub use optim::Decay;
 pub use output::{

@@ -35,8 +35,10 @@ pub struct ReportInput {
     pub max_depth: u32,
     /// Names of the model's networks (their weights lead with `NAME.`).
     pub networks: Vec<String>,
-    /// True for draws from a variational guide: there are no sampler diagnostics to report.
-    pub variational: bool,
+    /// `None` for Markov chains; for draws that are not (a variational guide's, modes, ensemble
+    /// members, …) the run's `method`, which says what the draws are: there are no sampler
+    /// diagnostics to report.
+    pub method: Option<String>,
 }
 
 /// The printed report and the full summary CSV.
@@ -101,13 +103,9 @@ pub fn report(input: &ReportInput, show_all: bool) -> (String, String) {
              predictions; every column is in summary.csv (or use --all)."
         );
     }
-    if input.variational {
-        let _ = writeln!(
-            out,
-            "\nDraws from a variational guide are independent draws from the fitted guide: there are\n\
-             no divergences, tree depths or E-BFMI to report, and R-hat/ESS describe the guide, not\n\
-             how well it fits the posterior."
-        );
+    if let Some(method) = &input.method {
+        out.push('\n');
+        out.push_str(independent_draws(method));
         return (out, summary_csv(&rows));
     }
     let stats: Vec<ChainSamplerStats<'_>> = input
@@ -154,6 +152,33 @@ pub fn report(input: &ReportInput, show_all: bool) -> (String, String) {
         }
     }
     (out, summary_csv(&rows))
+}
+
+/// What draws that are not a Markov chain are, by the run's `method`, and which diagnostics
+/// mean nothing for them.
+fn independent_draws(method: &str) -> &'static str {
+    match method {
+        "variational" => {
+            "Draws from a variational guide are independent draws from the fitted guide: there are\n\
+             no divergences, tree depths or E-BFMI to report, and R-hat/ESS describe the guide, not\n\
+             how well it fits the posterior.\n"
+        }
+        "map" => {
+            "The draw is the posterior mode the optimizer reached: one point, so there is no spread\n\
+             and no divergences, tree depths, E-BFMI, R-hat or ESS to report.\n"
+        }
+        "ensemble" | "anchored-ensemble" => {
+            "Each chain is one ensemble member, fitted from its own random start and data order;\n\
+             its draw is the mode it reached. The spread over members is the ensemble's\n\
+             uncertainty; there are no divergences, tree depths or E-BFMI, and R-hat/ESS do not\n\
+             apply to one draw per chain.\n"
+        }
+        _ => {
+            "These draws do not come from a Markov chain: there are no divergences, tree depths or\n\
+             E-BFMI to report, and R-hat/ESS describe the approximation's draws, not how well it\n\
+             fits the posterior.\n"
+        }
+    }
 }
 
 /// The full summary as CSV, every row.
