@@ -35,6 +35,7 @@ fn help_texts_are_stable() {
         (vec!["print", "--help"], "print_help.txt"),
         (vec!["diagnose", "--help"], "diagnose_help.txt"),
         (vec!["svi", "--help"], "svi_help.txt"),
+        (vec!["fit", "--help"], "fit_help.txt"),
         (vec!["sample", "--help"], "sample_help.txt"),
         (vec!["summary", "--help"], "summary_help.txt"),
         (vec!["predict", "--help"], "predict_help.txt"),

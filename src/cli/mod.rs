@@ -6,6 +6,7 @@
 mod bench;
 mod check;
 mod diagnose;
+mod fit;
 mod predict;
 mod run;
 mod sample;
@@ -61,6 +62,9 @@ pub enum Command {
     /// Fit a Gaussian guide by variational inference (SVI); writes the same files as sample.
     #[command(after_help = AFTER_HELP)]
     Svi(Box<svi::SviArgs>),
+    /// Fit by optimization (--method map, ensemble or svi); writes the same files as sample.
+    #[command(after_help = AFTER_HELP)]
+    Fit(Box<fit::FitArgs>),
     /// Trace and rank plots (SVG) of chosen quantities of a `sample` output directory.
     #[command(after_help = AFTER_HELP)]
     Plot(summary::PlotArgs),
@@ -204,6 +208,7 @@ pub fn run(cli: Cli) -> Result<Output, Failure> {
         Command::Plot(p) => summary::plot(&p),
         Command::Bench(b) => bench::bench(&b),
         Command::Svi(s) => svi::svi(&s),
+        Command::Fit(f) => fit::fit(&f),
         Command::Predict(p) => predict::predict(&p),
         Command::Acquire(a) => predict::acquire(&a),
     }

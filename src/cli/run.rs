@@ -33,10 +33,7 @@ impl From<SaveKind> for Save {
 }
 
 /// The model's stem and the output directory (`--output`, else `output/<stem>/`), created.
-pub fn output_dir(
-    model: &ModelArgs,
-    output: &Option<PathBuf>,
-) -> Result<(String, PathBuf), Failure> {
+fn output_dir(model: &ModelArgs, output: &Option<PathBuf>) -> Result<(String, PathBuf), Failure> {
     let stem = model
         .model
         .file_stem()
@@ -107,10 +104,10 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
 pub struct RunSpec<'a> {
     /// The posterior.
     pub posterior: &'a Posterior,
-    /// The model's stem, for the configuration lines.
-    pub stem: &'a str,
-    /// The output directory (created).
-    pub dir: &'a Path,
+    /// The model file (its stem names the run) and data.
+    pub model: &'a ModelArgs,
+    /// `--output`: the output directory, created once the settings have been checked.
+    pub output: &'a Option<PathBuf>,
     /// What is stored per draw.
     pub save: Save,
     /// The run's seed (for the predict block's draws).
@@ -125,6 +122,8 @@ pub struct RunSpec<'a> {
 
 /// A finished (or interrupted) run, as the commands report it.
 pub struct Ran<X> {
+    /// The output directory.
+    pub dir: PathBuf,
     /// The named draws of every chain.
     pub draws: Draws,
     /// Each chain's [`Engine::Fit`].
@@ -144,17 +143,24 @@ pub struct Ran<X> {
 }
 
 /// Runs `engine` on the posterior through the CSV draws sink, with Ctrl-C and progress bars.
+/// The settings are checked first: settings that cannot run create no output directory.
 pub fn run<E: Engine>(engine: &E, spec: RunSpec<'_>) -> Result<Ran<E::Fit>, Failure> {
+    let post = spec.posterior;
+    engine
+        .check_settings(post.layout().dim(), post.n_rows())
+        .map_err(engine_failure)?;
+    let (stem, dir) = output_dir(spec.model, spec.output)?;
     let chain_ids = spec
         .chain_ids
         .unwrap_or_else(|| (0..engine.chains()).collect());
-    let config = run_config(spec.stem, engine, spec.posterior);
+    let config = run_config(&stem, engine, spec.posterior);
     let factory = CsvFactory {
-        dir: spec.dir.to_path_buf(),
+        dir: dir.clone(),
         posterior: spec.posterior.clone(),
         save: spec.save,
         seed: spec.seed,
         config: config.clone(),
+        numbered_traces: engine.chains() > 1,
     };
     let bars = Progress::new(engine, &chain_ids, spec.quiet);
     let control = RunControl {
@@ -178,6 +184,7 @@ pub fn run<E: Engine>(engine: &E, spec: RunSpec<'_>) -> Result<Ran<E::Fit>, Fail
         .unzip();
     let (columns, _) = columns(spec.posterior, spec.save);
     Ok(Ran {
+        dir,
         draws: Draws { columns, chains },
         fits,
         files,
@@ -227,8 +234,17 @@ impl Progress {
         let multi = indicatif::MultiProgress::new();
         let fitting = engine.fit_steps() > 0;
         let (template, total) = if fitting {
+            // Several members: the member number, then its step and objective.
+            let member = if engine.chains() > 1 {
+                " {prefix:>2}"
+            } else {
+                ""
+            };
             (
-                format!("{} {{bar:30}} {{pos:>6}}/{{len}} {{msg}}", engine.name()),
+                format!(
+                    "{}{member} {{bar:30}} {{pos:>6}}/{{len}} {{msg}}",
+                    engine.name()
+                ),
                 engine.fit_steps(),
             )
         } else {
@@ -272,7 +288,11 @@ impl Progress {
                     b.set_position(step.step as u64);
                     // Formatting the message allocates; every 50 steps is enough for the eye.
                     if step.step % 50 == 1 {
-                        let name = step.objective.to_uppercase();
+                        let name = match step.objective {
+                            "elbo" => "ELBO",
+                            "log_density" => "log p",
+                            other => other,
+                        };
                         b.set_message(format!("{name} {:.2}", step.smoothed));
                     }
                 }

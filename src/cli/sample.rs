@@ -3,7 +3,7 @@
 //! summary at the end.
 
 use super::check::{bind_posterior, load};
-use super::run::{output_dir, run, write_file, RunSpec, SaveKind};
+use super::run::{run, write_file, RunSpec, SaveKind};
 use super::{Failure, ModelArgs, Output, EXIT_INTERRUPTED};
 use crate::engine::{Hmc, Init, MassMatrix, Nuts};
 use crate::posterior::{Posterior, UnconstrainError};
@@ -147,12 +147,11 @@ pub fn sample(args: &SampleArgs) -> Result<Output, Failure> {
         Some(k) => vec![k - 1],
         None => (0..args.chains).collect(),
     };
-    let (stem, dir) = output_dir(&args.model, &args.output)?;
     let save = args.save.into();
     let spec = RunSpec {
         posterior: &post,
-        stem: &stem,
-        dir: &dir,
+        model: &args.model,
+        output: &args.output,
         save,
         seed: args.seed,
         chain_ids: Some(chain_ids),
@@ -209,8 +208,8 @@ pub fn sample(args: &SampleArgs) -> Result<Output, Failure> {
         text.push('\n');
         text.push_str(&table);
         if args.chain_id.is_none() {
-            write_file(&dir, "summary.csv", &csv)?;
-            write_file(&dir, "summary.txt", &table)?;
+            write_file(&ran.dir, "summary.csv", &csv)?;
+            write_file(&ran.dir, "summary.txt", &table)?;
         }
     }
     if ran.interrupted {

@@ -3,7 +3,7 @@
 //! trace (elbo.csv, by the draws sink) and guide.json.
 
 use super::check::{bind_posterior, load};
-use super::run::{output_dir, run, write_file, RunSpec, SaveKind};
+use super::run::{run, write_file, RunSpec, SaveKind};
 use super::{Failure, ModelArgs, Output, EXIT_INTERRUPTED};
 use crate::engine::svi::{Decay, GuideKind, Init};
 use crate::engine::Svi;
@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 /// Adam steps of the `--init map` warm start.
-const MAP_STEPS: usize = 300;
+pub const MAP_STEPS: usize = 300;
 
 /// Where the guide's loc starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -78,11 +78,6 @@ pub struct SviArgs {
 
 /// Runs `svi`.
 pub fn svi(args: &SviArgs) -> Result<Output, Failure> {
-    let model = load(&args.model)?;
-    let (post, warnings) = bind_posterior(&model, &args.model)?;
-    eprint!("{}", warnings);
-    let (stem, dir) = output_dir(&args.model, &args.output)?;
-    let save = args.save.into();
     let settings = Svi {
         guide: args.guide,
         steps: args.steps,
@@ -101,17 +96,46 @@ pub fn svi(args: &SviArgs) -> Result<Output, Failure> {
         draws: args.draws,
         ..Svi::default()
     };
-    let spec = RunSpec {
-        posterior: &post,
-        stem: &stem,
-        dir: &dir,
-        save,
-        seed: args.seed,
-        chain_ids: None,
-        threads: None,
+    let target = Target {
+        model: &args.model,
+        output: &args.output,
+        save: args.save,
         quiet: args.quiet,
     };
-    let ran = run(&settings, spec)?;
+    run_svi(&settings, &target)
+}
+
+/// Where a fit's output goes: the model and data, the output directory, what is stored per
+/// draw, and whether progress is shown; shared by `svi` and `fit`.
+pub struct Target<'a> {
+    /// Model and data.
+    pub model: &'a ModelArgs,
+    /// `--output`.
+    pub output: &'a Option<PathBuf>,
+    /// `--save`.
+    pub save: SaveKind,
+    /// `--quiet`.
+    pub quiet: bool,
+}
+
+/// Fits a guide with `settings` and writes the `svi` output directory.
+pub fn run_svi(settings: &Svi, target: &Target<'_>) -> Result<Output, Failure> {
+    let model = load(target.model)?;
+    let (post, warnings) = bind_posterior(&model, target.model)?;
+    eprint!("{}", warnings);
+    let save = target.save.into();
+    let draws = settings.draws;
+    let spec = RunSpec {
+        posterior: &post,
+        model: target.model,
+        output: target.output,
+        save,
+        seed: settings.seed,
+        chain_ids: None,
+        threads: None,
+        quiet: target.quiet,
+    };
+    let ran = run(settings, spec)?;
     let res = ran
         .fits
         .first()
@@ -144,7 +168,7 @@ pub fn svi(args: &SviArgs) -> Result<Output, Failure> {
         "final_smoothed_elbo": res.trace.last().map(|p| p.smoothed),
     });
     let text = serde_json::to_string_pretty(&json).expect("internal: JSON of numbers");
-    write_file(&dir, "guide.json", &(text + "\n"))?;
+    write_file(&ran.dir, "guide.json", &(text + "\n"))?;
 
     let seconds = res.elapsed.as_secs_f64();
     let last = res.trace.last().map_or(f64::NAN, |p| p.smoothed);
@@ -177,16 +201,16 @@ pub fn svi(args: &SviArgs) -> Result<Output, Failure> {
     let _ = writeln!(
         text,
         "{} draws from the {} guide in {}",
-        args.draws,
+        draws,
         g.kind,
         ran.files[0].display()
     );
-    if args.draws > 0 {
+    if draws > 0 {
         let (table, csv) = ran.summary();
         text.push('\n');
         text.push_str(&table);
-        write_file(&dir, "summary.csv", &csv)?;
-        write_file(&dir, "summary.txt", &table)?;
+        write_file(&ran.dir, "summary.csv", &csv)?;
+        write_file(&ran.dir, "summary.txt", &table)?;
     }
     if ran.interrupted {
         return Err(Failure {

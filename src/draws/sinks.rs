@@ -76,13 +76,14 @@ impl SinkFactory for MemoryFactory {
 /// A sink writing one chain as CmdStan CSV, draw by draw, and keeping the draws for the summary;
 /// a fitting engine's optimizer steps go to a trace file beside it.
 ///
-/// The chain file is created when it is first written to — at the end of warmup, at the first
-/// draw, or when the chain finishes — so a fitting engine's results (the steps it ran) reach its
-/// configuration lines.
+/// The chain file is created when it is first written to — at the end of warmup or of a fit, or
+/// at the first draw — so a fitting engine's results (the steps it ran) reach its configuration
+/// lines, and a chain that fails before any of them leaves no file.
 pub struct CsvSink {
     path: PathBuf,
     dir: PathBuf,
     chain: usize,
+    numbered_traces: bool,
     config: Vec<(String, String)>,
     columns: Vec<String>,
     writer: Option<StanCsvWriter<std::io::BufWriter<std::fs::File>>>,
@@ -165,6 +166,11 @@ impl DrawSink for CsvSink {
         if let Some(trace) = &mut self.trace {
             std::io::Write::flush(trace)?;
         }
+        // A chain that failed (or was stopped) before its warmup, its fit or its first draw
+        // ended has nothing to keep: no file is left behind.
+        if self.writer.is_none() && self.warmup_seconds.is_none() {
+            return Ok(());
+        }
         let total = self.started.elapsed().as_secs_f64();
         let warmup = self.warmup_seconds.unwrap_or(total);
         self.writer()?
@@ -174,9 +180,10 @@ impl DrawSink for CsvSink {
     fn fit_step(&mut self, step: &FitStep) -> Result<(), SinkError> {
         use std::io::Write as _;
         if self.trace.is_none() {
-            let name = match self.chain {
-                0 => format!("{}.csv", step.objective),
-                k => format!("{}_{}.csv", step.objective, k + 1),
+            let name = if self.numbered_traces {
+                format!("{}_{}.csv", step.objective, self.chain + 1)
+            } else {
+                format!("{}.csv", step.objective)
             };
             let mut file = std::io::BufWriter::new(std::fs::File::create(self.dir.join(name))?);
             writeln!(file, "step,{},smoothed", step.objective)?;
@@ -215,6 +222,9 @@ pub struct CsvFactory {
     /// Configuration lines for the header (`# key = value`), as [`run_config`] makes them; the
     /// sink appends `chain_id`, and a fitting engine's sink sets `steps` to the steps it ran.
     pub config: Vec<(String, String)>,
+    /// Whether a fitting engine's trace files carry the chain number (`log_density_2.csv`):
+    /// true when the engine runs several chains (ensemble members), false for one (`elbo.csv`).
+    pub numbered_traces: bool,
 }
 
 impl CsvFactory {
@@ -240,6 +250,7 @@ impl SinkFactory for CsvFactory {
             path: self.path(chain),
             dir: self.dir.clone(),
             chain,
+            numbered_traces: self.numbered_traces,
             config,
             columns,
             writer: None,

@@ -77,6 +77,10 @@ impl Hmc {
 impl Engine for Hmc {
     type Fit = ();
 
+    fn check_settings(&self, _dim: usize, _n_rows: usize) -> Result<(), EngineError> {
+        self.validate()
+    }
+
     fn name(&self) -> &'static str {
         "hmc"
     }

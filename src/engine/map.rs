@@ -406,6 +406,10 @@ fn fit_step(p: &Point) -> FitStep {
 impl Engine for Map {
     type Fit = MapResult;
 
+    fn check_settings(&self, _dim: usize, n_rows: usize) -> Result<(), EngineError> {
+        self.validate(n_rows)
+    }
+
     fn name(&self) -> &'static str {
         "map"
     }
@@ -465,6 +469,15 @@ impl Default for Ensemble {
 
 impl Engine for Ensemble {
     type Fit = MapResult;
+
+    fn check_settings(&self, _dim: usize, n_rows: usize) -> Result<(), EngineError> {
+        if self.members == 0 {
+            return Err(EngineError::Settings(
+                "an ensemble needs at least one member".into(),
+            ));
+        }
+        self.map.validate(n_rows)
+    }
 
     fn name(&self) -> &'static str {
         "ensemble"

@@ -380,6 +380,10 @@ pub trait Engine: Sync {
     }
     /// The settings for the output's configuration lines.
     fn header(&self) -> Header;
+    /// Checks the settings against a density of dimension `dim` with `n_rows` likelihood rows,
+    /// before anything runs (a command checks before it creates its output); [`Engine::run`]
+    /// checks again in every chain.
+    fn check_settings(&self, dim: usize, n_rows: usize) -> Result<(), EngineError>;
 
     /// Runs chain `chain` on its own evaluator, writing into `out` and checking
     /// [`ChainOutput::stop_requested`] between draws (and optimizer steps). Called by

@@ -314,6 +314,10 @@ pub(crate) fn mcmc_run_header(
 impl Engine for Nuts {
     type Fit = ();
 
+    fn check_settings(&self, _dim: usize, _n_rows: usize) -> Result<(), EngineError> {
+        self.validate()
+    }
+
     fn name(&self) -> &'static str {
         "nuts"
     }

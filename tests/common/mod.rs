@@ -1,6 +1,8 @@
 //! Shared helpers for the engine tests: test densities and an ESS-based Monte Carlo error.
 #![allow(dead_code)]
 
+pub mod linear;
+
 use bnnppl::density::FnDensity;
 use bnnppl::engine::Trace;
 

@@ -415,6 +415,10 @@ fn guide_header(kind: GuideKind, seed: u64) -> Vec<(String, String)> {
 impl Engine for Svi {
     type Fit = SviResult;
 
+    fn check_settings(&self, dim: usize, n_rows: usize) -> Result<(), EngineError> {
+        self.validate(dim, n_rows)
+    }
+
     fn name(&self) -> &'static str {
         "svi"
     }
@@ -497,6 +501,16 @@ pub struct GuideDraws {
 impl Engine for GuideDraws {
     type Fit = ();
 
+    fn check_settings(&self, dim: usize, _n_rows: usize) -> Result<(), EngineError> {
+        if dim != self.guide.dim {
+            return Err(EngineError::Settings(format!(
+                "the guide has dimension {}, but θ has dimension {dim}",
+                self.guide.dim
+            )));
+        }
+        Ok(())
+    }
+
     fn name(&self) -> &'static str {
         "svi"
     }
@@ -526,13 +540,7 @@ impl Engine for GuideDraws {
         chain: usize,
         out: &mut ChainOutput<'_, S>,
     ) -> Result<(), EngineError> {
-        if density.dim() != self.guide.dim {
-            return Err(EngineError::Settings(format!(
-                "the guide has dimension {}, but θ has dimension {}",
-                self.guide.dim,
-                density.dim()
-            )));
-        }
+        self.check_settings(density.dim(), density.n_rows())?;
         let mut rng = draw_rng(self.seed, chain);
         draw_from(&self.guide, &mut density, self.draws, &mut rng, out)
     }
