@@ -115,6 +115,16 @@ pub trait Density {
         })
     }
 
+    /// Draws a fresh randomized objective for randomize-then-optimize methods (anchored
+    /// ensembles) and evaluates that one from now on: every normal prior re-centred at a draw
+    /// from itself, every normal likelihood's observations shifted by noise of their own scale.
+    /// Returns how many terms it randomized; the default, for a density with nothing to
+    /// randomize, changes nothing and returns 0.
+    fn perturb(&mut self, rng: &mut dyn rand::Rng) -> usize {
+        let _ = rng;
+        0
+    }
+
     /// [`Density::minibatch_grad`] with the gradient of `weights.prior` · prior +
     /// `weights.likelihood` · (N/B)·likelihood written into `grad` (the values returned are
     /// unweighted). Methods that evaluate the prior and the likelihood at different points

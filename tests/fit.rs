@@ -74,6 +74,7 @@ fn ensemble_members_reach_their_tolerance_and_differ() {
             seed: 3,
             ..Map::default()
         },
+        anchored: false,
     };
     let report = ensemble
         .run(&post, &TraceFactory::default(), &RunControl::default())
@@ -99,6 +100,63 @@ fn ensemble_members_reach_their_tolerance_and_differ() {
             assert!(dist > 1e-3, "members {a} and {b} coincide ({dist})");
         }
     }
+}
+
+#[test]
+fn anchored_ensemble_members_are_exact_posterior_draws_of_a_linear_model() {
+    // Randomize-then-optimize on linear regression with known noise σ and prior N(0, τ²I):
+    // member m maximizes log N(β | τ ε_m, τ²I) + log N(y + σ η_m | Xβ, σ²I), so
+    // β_m = Λ⁻¹ (Xᵀ(y + σ η_m)/σ² + ε_m/τ) with Λ = XᵀX/σ² + I/τ²: Gaussian with mean
+    // Λ⁻¹Xᵀy/σ² and covariance Λ⁻¹ (Λ) Λ⁻¹ = Λ⁻¹, the exact posterior. With M = 200
+    // independent members the sample mean of β_i has standard error sd_i/√200 and the sample
+    // sd about sd_i/√(2·199); both are judged at |z| < 4.5.
+    let (post, mean, precision) = linear_posterior();
+    let cov = precision.try_inverse().expect("invertible");
+    let m = 200;
+    let ensemble = Ensemble {
+        members: m,
+        map: Map {
+            optimizer: Optimizer::Lbfgs { memory: 10 },
+            steps: 1000,
+            grad_tol: 1e-10,
+            seed: 7,
+            ..Map::default()
+        },
+        anchored: true,
+    };
+    let run = post.run(&ensemble, 7).expect("fits");
+    let worst = run.fits.iter().map(|f| f.grad_norm).fold(0.0, f64::max);
+    assert!(
+        run.fits.iter().all(|f| f.converged),
+        "largest gradient norm {worst}"
+    );
+    for i in 0..mean.len() {
+        let b: Vec<f64> = run.fits.iter().map(|f| f.theta[i]).collect();
+        let avg = b.iter().sum::<f64>() / m as f64;
+        let sd = (b.iter().map(|x| (x - avg).powi(2)).sum::<f64>() / (m as f64 - 1.0)).sqrt();
+        let exact_sd = cov[(i, i)].sqrt();
+        let z_mean = (avg - mean[i]) / (exact_sd / (m as f64).sqrt());
+        let z_sd = (sd - exact_sd) / (exact_sd / (2.0 * (m as f64 - 1.0)).sqrt());
+        assert!(
+            z_mean.abs() < 4.5,
+            "β{i}: mean {avg} vs {}, z {z_mean}",
+            mean[i]
+        );
+        assert!(z_sd.abs() < 4.5, "β{i}: sd {sd} vs {exact_sd}, z {z_sd}");
+    }
+    // Without the anchors the members are one mode: the spread is the optimizer's noise only.
+    let plain = Ensemble {
+        anchored: false,
+        members: 5,
+        ..ensemble
+    };
+    let run = post.run(&plain, 7).expect("fits");
+    let spread = run
+        .fits
+        .iter()
+        .map(|f| (f.theta[0] - run.fits[0].theta[0]).abs())
+        .fold(0.0, f64::max);
+    assert!(spread < 1e-8, "{spread}");
 }
 
 /// The files of a run directory whose bytes do not depend on the clock.
@@ -192,7 +250,7 @@ fn bad_requests_are_refused_before_anything_is_written() {
         ),
         (
             vec!["--method", "swagger"],
-            "[possible values: map, ensemble, svi]",
+            "[possible values: map, ensemble, anchored-ensemble, svi]",
         ),
         (
             vec![

@@ -19,6 +19,9 @@ pub enum Method {
     /// A deep ensemble: --members MAP fits from independent starts and data orders, one draw
     /// each.
     Ensemble,
+    /// An anchored ensemble: each member fits its own randomized objective (normal priors
+    /// re-centred at a draw from themselves, normal observations with fresh noise).
+    AnchoredEnsemble,
     /// A Gaussian guide by stochastic variational inference, as `bnnppl svi`.
     Svi,
 }
@@ -127,16 +130,15 @@ impl FitArgs {
 
 /// Runs `fit`.
 pub fn fit(args: &FitArgs) -> Result<Output, Failure> {
-    let members = match args.method {
-        Method::Ensemble => args.members,
-        Method::Map | Method::Svi => 1,
-    };
+    let ensemble = matches!(args.method, Method::Ensemble | Method::AnchoredEnsemble);
+    let members = if ensemble { args.members } else { 1 };
     if members == 0 {
         return Err(Failure::usage("error: --members must be at least 1"));
     }
-    if args.member.is_some() && args.method != Method::Ensemble {
+    if args.member.is_some() && !ensemble {
         return Err(Failure::usage(
-            "error: --member picks one member of an ensemble; use it with --method ensemble",
+            "error: --member picks one member of an ensemble; use it with --method ensemble or \
+             anchored-ensemble",
         ));
     }
     let chain_ids = args.chain_ids(members)?;
@@ -169,11 +171,12 @@ pub fn fit(args: &FitArgs) -> Result<Output, Failure> {
             run_svi(&settings, &target)
         }
         Method::Map => run_modes(args, &args.map(), chain_ids),
-        Method::Ensemble => run_modes(
+        Method::Ensemble | Method::AnchoredEnsemble => run_modes(
             args,
             &Ensemble {
                 members,
                 map: args.map(),
+                anchored: args.method == Method::AnchoredEnsemble,
             },
             chain_ids,
         ),
@@ -260,6 +263,7 @@ fn report_modes(
         "method": match args.method {
             Method::Map => "map",
             Method::Ensemble => "ensemble",
+            Method::AnchoredEnsemble => "anchored-ensemble",
             Method::Svi => "svi",
         },
         "grad_tol": args.grad_tol,

@@ -273,6 +273,9 @@ impl<D: Density> Density for Guarded<D> {
         catch_unwind(AssertUnwindSafe(|| inner.minibatch_grad(theta, rows, grad)))
             .unwrap_or_else(|payload| Err(DensityError::Panicked(panic_message(&*payload))))
     }
+    fn perturb(&mut self, rng: &mut dyn rand::Rng) -> usize {
+        self.0.perturb(rng)
+    }
     fn minibatch_grad_weighted(
         &mut self,
         theta: &[f64],

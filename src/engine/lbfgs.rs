@@ -8,7 +8,13 @@
 //! Hessian stays positive definite without a Wolfe search. A non-finite value during the line
 //! search counts as a failed trial point.
 //!
+//! Near the optimum the decrease Armijo's condition asks for is below the rounding of f; a
+//! point is then also accepted under Hager & Zhang's approximate Wolfe conditions [HZ05]: f no
+//! worse up to its rounding, and the slope along the direction shrunk.
+//!
 //! - [NW06] Nocedal & Wright, Numerical Optimization, 2nd ed., Springer 2006.
+//! - [HZ05] Hager & Zhang, A new conjugate gradient method with guaranteed descent and an
+//!   efficient line search, SIAM J. Optimization 16(1), 2005.
 
 use std::collections::VecDeque;
 
@@ -18,6 +24,11 @@ use crate::density::{Density, DensityError};
 const C1: f64 = 1e-4;
 /// Halvings of the step before the line search gives up.
 const MAX_HALVINGS: usize = 60;
+/// Relative size of rounding in f that the approximate Wolfe test forgives.
+const F_ROUNDING: f64 = 1e-12;
+/// The curvature constant σ of the approximate Wolfe test: the slope along the direction must
+/// shrink to σ of its size at the start.
+const SIGMA: f64 = 0.9;
 
 /// How an L-BFGS run ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,6 +133,17 @@ pub fn lbfgs<D: Density + ?Sized>(
             evaluations += 1;
             match density.log_density_grad(&trial, &mut g_trial) {
                 Ok(lp_trial) if -lp_trial <= f + C1 * alpha * slope => {
+                    accepted = Some(lp_trial);
+                    break;
+                }
+                // Near the optimum the decrease Armijo asks for falls below the rounding of f:
+                // accept a point whose value is no worse up to that rounding and whose slope
+                // along the direction has shrunk to σ of its start (after [HZ05]'s approximate
+                // Wolfe conditions, with a two-sided slope test).
+                Ok(lp_trial)
+                    if -lp_trial <= f + F_ROUNDING * (1.0 + f.abs())
+                        && dot(&g_trial, &dir).abs() <= -SIGMA * slope =>
+                {
                     accepted = Some(lp_trial);
                     break;
                 }

@@ -28,6 +28,22 @@ pub fn lower(model: &CheckedModel, sizes: &Sizes) -> Program {
     l.finish(Vec::new())
 }
 
+/// Lowers the log-density as [`lower`] does, randomized for randomize-then-optimize (anchored
+/// ensembles): every normal prior without truncation, `x ~ normal(m, s)`, becomes
+/// `x − s·ε ~ normal(m, s)` — the prior re-centred at the anchor m + s·ε, a draw from itself —
+/// and every normal likelihood term's observations are shifted the same way by noise of their
+/// own scale. The ε are [`SlotKind::Noise`] slots the evaluator fills with standard normals;
+/// with ε = 0 this is [`lower`]'s density. For a linear model with known noise and a normal
+/// prior the maximizer of the randomized density is an exact posterior draw.
+pub fn lower_anchored(model: &CheckedModel, sizes: &Sizes) -> Program {
+    let mut l = Lowerer::new(model, sizes);
+    l.anchored = true;
+    l.params();
+    l.priors();
+    l.likelihood();
+    l.finish(Vec::new())
+}
+
 /// Lowers the quantities stored per draw: every constrained parameter, then the predict block's
 /// outputs (its `~` statements become draws).
 pub fn lower_outputs(model: &CheckedModel, sizes: &Sizes) -> Program {
@@ -104,6 +120,10 @@ struct Lowerer<'m> {
     param_slots: Vec<SlotId>,
     data_slots: HashMap<String, SlotId>,
     consts: HashMap<u64, SlotId>,
+    /// Whether normal terms are randomized ([`lower_anchored`]).
+    anchored: bool,
+    /// Noise slots sliced with the rows: (name, slot, columns).
+    noise_rows: Vec<(String, SlotId, usize)>,
 }
 
 impl<'m> Lowerer<'m> {
@@ -118,6 +138,8 @@ impl<'m> Lowerer<'m> {
             param_slots: Vec::new(),
             data_slots: HashMap::new(),
             consts: HashMap::new(),
+            anchored: false,
+            noise_rows: Vec::new(),
         }
     }
 
@@ -239,7 +261,10 @@ impl<'m> Lowerer<'m> {
                 Truncation::Half => Norm::Half,
                 Truncation::Cdf { lower, upper } => Norm::Cdf(lower, upper),
             };
-            let target = self.param_slots[i];
+            let mut target = self.param_slots[i];
+            if self.anchored && p.prior.dist == Distribution::Normal && norm == Norm::None {
+                target = self.anchor(target, args[1], format!("anchor.{}", p.name), false);
+            }
             self.term(
                 p.prior.dist,
                 target,
@@ -304,8 +329,19 @@ impl<'m> Lowerer<'m> {
                     ctx.lets.push(v);
                 }
                 LikelihoodStmt::Term(t) => {
-                    let target = self.data(&t.observed);
+                    let mut target = self.data(&t.observed);
                     let args: Vec<SlotId> = t.args.iter().map(|a| self.expr(a, &ctx)).collect();
+                    if self.anchored && t.dist == Distribution::Normal {
+                        let row_wise = match (&t.shape, row_symbol(self.model)) {
+                            (
+                                Shape::Vector(Dim::Sym(n)) | Shape::Matrix(Dim::Sym(n), _),
+                                Some(sym),
+                            ) => *n == sym,
+                            _ => false,
+                        };
+                        let name = format!("noise.{}", t.observed);
+                        target = self.anchor(target, args[1], name, row_wise);
+                    }
                     self.term(
                         t.dist,
                         target,
@@ -386,19 +422,7 @@ impl<'m> Lowerer<'m> {
             ExprKind::Binary { op, lhs, rhs } => {
                 let a = self.expr(lhs, ctx);
                 let b = self.expr(rhs, ctx);
-                let big = if self.len(a) >= self.len(b) { a } else { b };
-                let (r, c) = (self.slots[big].slot.rows, self.slots[big].slot.cols);
-                let g = self.grad(a) || self.grad(b);
-                let out = self.temp(r, c, g);
-                let deriv = self.aux(2 * r * c);
-                self.instrs.push(Instr::Binary {
-                    op: *op,
-                    a,
-                    b,
-                    out,
-                    deriv,
-                });
-                out
+                self.binary(*op, a, b)
             }
             ExprKind::MatVec { matrix, vector } => {
                 let m = self.expr(matrix, ctx);
@@ -491,6 +515,35 @@ impl<'m> Lowerer<'m> {
         out
     }
 
+    /// out = a op b elementwise, a scalar operand broadcast.
+    fn binary(&mut self, op: BinOp, a: SlotId, b: SlotId) -> SlotId {
+        let big = if self.len(a) >= self.len(b) { a } else { b };
+        let (r, c) = (self.slots[big].slot.rows, self.slots[big].slot.cols);
+        let g = self.grad(a) || self.grad(b);
+        let out = self.temp(r, c, g);
+        let deriv = self.aux(2 * r * c);
+        self.instrs.push(Instr::Binary {
+            op,
+            a,
+            b,
+            out,
+            deriv,
+        });
+        out
+    }
+
+    /// `target − scale·ε` for a fresh noise slot ε of the target's shape (see
+    /// [`lower_anchored`]); a row field's noise is sliced with the rows.
+    fn anchor(&mut self, target: SlotId, scale: SlotId, name: String, row_wise: bool) -> SlotId {
+        let (r, c) = (self.slots[target].slot.rows, self.slots[target].slot.cols);
+        let noise = self.alloc(r, c, SlotKind::Noise(name.clone()), false);
+        if row_wise {
+            self.noise_rows.push((name, noise, c));
+        }
+        let scaled = self.binary(BinOp::Mul, scale, noise);
+        self.binary(BinOp::Sub, target, scaled)
+    }
+
     fn finish(self, outputs: Vec<(String, SlotId, Vec<usize>)>) -> Program {
         let rows_sym = row_symbol(self.model);
         let rows = rows_sym
@@ -513,6 +566,7 @@ impl<'m> Lowerer<'m> {
                         .get(&d.name)
                         .map(|&s| (d.name.clone(), s, self.slots[s].slot.cols))
                 })
+                .chain(self.noise_rows.iter().cloned())
                 .collect(),
             None => Vec::new(),
         };

@@ -89,6 +89,10 @@ pub enum SlotKind {
     Param(usize),
     /// An intermediate value.
     Temp,
+    /// Standard normal noise that randomizes the objective (an anchored ensemble's anchors and
+    /// resampled observations), drawn by the evaluator: `anchor.<parameter>` or
+    /// `noise.<observed field>`; a row field's noise is sliced with the rows.
+    Noise(String),
 }
 
 /// Slot metadata.
@@ -372,7 +376,7 @@ impl fmt::Display for Program {
                     format!("{}", self.init[info.slot.offset])
                 }
                 SlotKind::Const => "const".into(),
-                SlotKind::Data(n) => n.clone(),
+                SlotKind::Data(n) | SlotKind::Noise(n) => n.clone(),
                 SlotKind::Param(p) => self
                     .layout
                     .params

@@ -14,7 +14,7 @@ use crate::data::BoundData;
 use crate::density::{Density, DensityError, Split, Target, Weights};
 use crate::diagnostic::Diagnostic;
 use crate::ir::CheckedModel;
-use crate::lower::{lower, lower_outputs, row_symbol, Program, Sizes, SlotKind};
+use crate::lower::{lower, lower_anchored, lower_outputs, row_symbol, Program, Sizes, SlotKind};
 use std::sync::{Arc, Mutex};
 
 pub use crate::lower::{ParamLayout, UnconstrainError};
@@ -32,8 +32,12 @@ struct Inner {
     warnings: Vec<Diagnostic>,
     /// The warnings rendered against the model's source; empty when there are none.
     rendered_warnings: String,
-    /// Minibatch programs, lowered once per batch size and shared by every evaluator.
-    batch_programs: Mutex<Vec<(usize, Arc<Program>)>>,
+    /// Minibatch programs, lowered once per batch size (plain or anchored) and shared by every
+    /// evaluator.
+    batch_programs: Mutex<Vec<(usize, bool, Arc<Program>)>>,
+    /// The anchored density on the full data, lowered the first time an evaluator is
+    /// perturbed.
+    anchored: std::sync::OnceLock<Arc<Program>>,
 }
 
 /// A model bound to data. Cheap to clone (shared); implements [`Target`].
@@ -123,6 +127,7 @@ impl Posterior {
                 warnings,
                 rendered_warnings,
                 batch_programs: Mutex::new(Vec::new()),
+                anchored: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -201,6 +206,7 @@ impl Posterior {
             ws: Workspace::new(&self.inner.density),
             out: None,
             batch: None,
+            perturbed: None,
         }
     }
 
@@ -213,26 +219,43 @@ impl Posterior {
         }
     }
 
-    /// The minibatch program for `b` rows: lowered the first time any evaluator asks for this
-    /// size, then shared. Its non-row data is filled in; row data is copied per batch.
-    fn batch_program(&self, b: usize) -> Arc<Program> {
+    /// The minibatch program for `b` rows (anchored or not): lowered the first time any
+    /// evaluator asks for it, then shared. Its non-row data is filled in; row data (and row
+    /// noise) is copied per batch.
+    fn batch_program(&self, b: usize, anchored: bool) -> Arc<Program> {
         let mut cache = self
             .inner
             .batch_programs
             .lock()
             .expect("internal: batch program cache lock");
-        if let Some((_, p)) = cache.iter().find(|(size, _)| *size == b) {
+        if let Some((_, _, p)) = cache.iter().find(|(n, a, _)| *n == b && *a == anchored) {
             return p.clone();
         }
         let inner = &self.inner;
         let sym = row_symbol(&inner.model).expect("internal: minibatches need likelihood rows");
         let mut sizes = inner.sizes.clone();
         sizes.insert(sym, b);
-        let mut prog = lower(&inner.model, &sizes);
+        let mut prog = if anchored {
+            lower_anchored(&inner.model, &sizes)
+        } else {
+            lower(&inner.model, &sizes)
+        };
         fill_data(&mut prog, &inner.data, true);
         let prog = Arc::new(prog);
-        cache.push((b, prog.clone()));
+        cache.push((b, anchored, prog.clone()));
         prog
+    }
+
+    /// The anchored density on the full data (see [`crate::lower::lower_anchored`]).
+    fn anchored_program(&self) -> Arc<Program> {
+        self.inner
+            .anchored
+            .get_or_init(|| {
+                let mut prog = lower_anchored(&self.inner.model, &self.inner.sizes);
+                fill_data(&mut prog, &self.inner.data, false);
+                Arc::new(prog)
+            })
+            .clone()
     }
 }
 
@@ -255,6 +278,17 @@ pub struct PosteriorEval {
     out: Option<OutputEval>,
     /// The shared program and this evaluator's workspace for the last minibatch size used.
     batch: Option<(usize, Arc<Program>, Workspace)>,
+    /// The randomized objective, once [`Density::perturb`] has drawn one.
+    perturbed: Option<Perturbed>,
+}
+
+/// An evaluator's randomized objective: the anchored program with its workspace and the noise
+/// drawn for every noise slot (full length, row-major, so minibatches can slice row noise).
+#[derive(Debug)]
+struct Perturbed {
+    program: Arc<Program>,
+    ws: Workspace,
+    noise: Vec<(String, Vec<f64>)>,
 }
 
 impl PosteriorEval {
@@ -324,18 +358,41 @@ impl Density for PosteriorEval {
     }
 
     fn log_density(&mut self, theta: &[f64]) -> Result<f64, DensityError> {
-        let p = &self.post.inner.density;
-        let e = forward::<false>(p, &mut self.ws, theta, None);
+        let (p, ws) = self.full();
+        let e = forward::<false>(p, ws, theta, None);
         checked_value(p, &e, e.prior + e.likelihood)
     }
 
     fn log_density_grad(&mut self, theta: &[f64], grad: &mut [f64]) -> Result<f64, DensityError> {
-        let p = &self.post.inner.density;
-        let e = forward::<true>(p, &mut self.ws, theta, None);
+        let (p, ws) = self.full();
+        let e = forward::<true>(p, ws, theta, None);
         let value = checked_value(p, &e, e.prior + e.likelihood)?;
-        backward(p, &mut self.ws, 1.0, grad);
+        backward(p, ws, 1.0, grad);
         checked_grad(grad)?;
         Ok(value)
+    }
+
+    fn perturb(&mut self, rng: &mut dyn rand::Rng) -> usize {
+        let program = self.post.anchored_program();
+        let mut ws = match self.perturbed.take() {
+            Some(p) => p.ws,
+            None => Workspace::new(&program),
+        };
+        let mut noise = Vec::new();
+        for info in &program.slots {
+            if let SlotKind::Noise(name) = &info.kind {
+                let values: Vec<f64> = (0..info.slot.len())
+                    .map(|_| rand::RngExt::sample(rng, rand_distr::StandardNormal))
+                    .collect();
+                info.slot.write_row_major(&mut ws.vals, &values);
+                noise.push((name.clone(), values));
+            }
+        }
+        let count = noise.len();
+        // A minibatch workspace holds the old noise: the next batch builds a fresh one.
+        self.batch = None;
+        self.perturbed = Some(Perturbed { program, ws, noise });
+        count
     }
 
     fn n_rows(&self) -> usize {
@@ -362,7 +419,27 @@ impl Density for PosteriorEval {
     }
 }
 
+impl Perturbed {
+    /// The noise drawn for slot `name` (full length, row-major).
+    fn noise_of(&self, name: &str) -> &[f64] {
+        &self
+            .noise
+            .iter()
+            .find(|(n, _)| n == name)
+            .expect("internal: every noise slot drawn")
+            .1
+    }
+}
+
 impl PosteriorEval {
+    /// The full-data program and workspace: the anchored ones once perturbed.
+    fn full(&mut self) -> (&Program, &mut Workspace) {
+        match &mut self.perturbed {
+            Some(p) => (&p.program, &mut p.ws),
+            None => (&self.post.inner.density, &mut self.ws),
+        }
+    }
+
     /// Prior plus (N/B)·likelihood over `rows` with its gradient, the two parts weighted in
     /// the gradient by `weights` (both 1 when `None`).
     fn weighted(
@@ -373,13 +450,12 @@ impl PosteriorEval {
         grad: &mut [f64],
     ) -> Result<Split, DensityError> {
         let (prior_w, lik_w) = weights.map_or((1.0, 1.0), |w| (w.prior, w.likelihood));
-        let inner = &self.post.inner;
-        let n = inner.rows;
+        let n = self.post.inner.rows;
         if rows.len() == n && n > 0 && rows.iter().enumerate().all(|(i, &r)| i == r) {
-            let p = &inner.density;
-            let e = forward::<true>(p, &mut self.ws, theta, None);
+            let (p, ws) = self.full();
+            let e = forward::<true>(p, ws, theta, None);
             checked_value(p, &e, e.prior + e.likelihood)?;
-            backward_weighted(p, &mut self.ws, prior_w, lik_w, grad);
+            backward_weighted(p, ws, prior_w, lik_w, grad);
             checked_grad(grad)?;
             return Ok(Split {
                 prior: e.prior,
@@ -390,16 +466,34 @@ impl PosteriorEval {
         if self.batch.as_ref().is_none_or(|(size, _, _)| *size != b) {
             // The program is shared; only the workspace is this evaluator's. Sampling loops
             // reuse both without allocating.
-            let prog = self.post.batch_program(b);
-            let ws = Workspace::new(&prog);
+            let prog = self.post.batch_program(b, self.perturbed.is_some());
+            let mut ws = Workspace::new(&prog);
+            // Noise that is not sliced by row (a prior's anchor) is the same in every batch.
+            if let Some(p) = &self.perturbed {
+                for info in &prog.slots {
+                    if let SlotKind::Noise(name) = &info.kind {
+                        if !prog.row_data.iter().any(|(r, _, _)| r == name) {
+                            info.slot.write_row_major(&mut ws.vals, p.noise_of(name));
+                        }
+                    }
+                }
+            }
             self.batch = Some((b, prog, ws));
         }
+        let inner = &self.post.inner;
+        let perturbed = &self.perturbed;
         let (_, prog, ws) = self
             .batch
             .as_mut()
             .expect("internal: batch program built above");
         for (name, slot, cols) in &prog.row_data {
-            let src = &inner.data.get(name).expect("internal: data bound").values;
+            let src = match inner.data.get(name) {
+                Some(v) => &v.values,
+                None => perturbed
+                    .as_ref()
+                    .expect("internal: row noise only in an anchored program")
+                    .noise_of(name),
+            };
             let s = prog.slots[*slot].slot;
             // Row r of the data becomes row k of the batch (column-major: stride B per column).
             for (k, &r) in rows.iter().enumerate() {
