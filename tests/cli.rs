@@ -126,3 +126,33 @@ fn svi_names_the_spellings_of_a_bad_guide_or_decay() {
         golden(name, &err);
     }
 }
+
+#[test]
+fn issue_16_data_errors_are_shown_where_they_are() {
+    // Python's json.dump writes NaN and Infinity bare: each is read, then named with its field
+    // and index (exit 65); a JSON syntax error is shown in the data file, not in the model.
+    let dir = std::env::temp_dir().join(format!("bnnppl-cli-16-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    for (text, name) in [
+        (
+            "{\"J\": 8, \"y\": [28, 8, NaN, 7, -1, 1, 18, Infinity],\n \"sigma\": [15, 10, 16, 11, 9, 11, 10, -Infinity]}\n",
+            "bad_data_non_finite.stderr",
+        ),
+        (
+            "{\"J\": 8, \"y\": [28, 8, -3, 7, -1, 1, 18, 12]\n \"sigma\": [15, 10, 16, 11, 9, 11, 10, 18]}\n",
+            "bad_data_json_syntax.stderr",
+        ),
+    ] {
+        let data = dir.join("data.json");
+        std::fs::write(&data, text).expect("write");
+        let (code, _, err) = bnnppl(&[
+            "check",
+            "models/eight_schools.bnn",
+            "--data",
+            &data.to_string_lossy(),
+        ]);
+        assert_eq!(code, 65, "{err}");
+        golden(name, &err.replace(&data.to_string_lossy().to_string(), "DATA"));
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -4,9 +4,12 @@
 //!
 //! - **JSON**, in CmdStan's layout: one object with an entry per field. A scalar is a number; a
 //!   vector or `int[N]` is an array of numbers (a bare number is accepted as a length-1 array, as
-//!   CmdStan does); a matrix is an array of rows. The strings CmdStan writes for non-finite values
-//!   (`"inf"`, `"-inf"`, `"Infinity"`, `"NaN"`, any case) are read as numbers so that they fail the
-//!   finiteness check with a message naming the element, rather than a confusing type error.
+//!   CmdStan does); a matrix is an array of rows. The tokens CmdStan reads for non-finite values,
+//!   bare (`NaN`, `Inf`, `Infinity`, `-Inf`, `-Infinity`, as Python's `json.dump` writes them) or
+//!   as strings (`"inf"`, `"-inf"`, `"Infinity"`, `"NaN"`, any case), are read as numbers in
+//!   every place a number can stand, so that they fail the finiteness check with a message naming
+//!   the element, rather than a confusing syntax or type error. A syntax error is located in the
+//!   data file (line and column in characters), not in the model.
 //! - **CSV**, a table with a header row: vector or `int[N]` field `y` is column `y`; matrix `x` is
 //!   columns `x.0, x.1, …` (0-based, all present, no gap; D is their count). Every table field has
 //!   one value per row, so all share the row count. A scalar can come from a CSV file only as a
@@ -34,20 +37,22 @@
 //!
 //! # Layout
 //!
-//! `json` and `csv` read a file into fields, `bind` binds their dimensions and checks their
-//! values for both, and `messages` holds the wording of every error and warning, including the
-//! phrases the readers put into them.
+//! `json` and `csv` read a file into fields (`tokens` quotes bare non-finite tokens for
+//! `json`), `bind` binds their dimensions and checks their values for both, and `messages` holds
+//! the wording of every error and warning, including the phrases the readers put into them.
 
 mod bind;
 mod csv;
 mod json;
 mod messages;
+mod tokens;
 
 pub use self::csv::bind_csv;
 pub use self::json::bind_json;
 pub use self::messages::{At, DataError, DataWarning, DimRole, DimSource, Index, Limit};
 
 use crate::ir::DataDecl;
+use crate::source::SourceFile;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
@@ -149,21 +154,45 @@ impl DataFormat {
     }
 }
 
+/// A data file as read: its path and text (to show a syntax error in it) and its format.
+#[derive(Debug, Clone)]
+pub struct DataFile {
+    /// The path as given, and the whole text.
+    pub source: SourceFile,
+    /// JSON or CSV, by the extension.
+    pub format: DataFormat,
+}
+
+impl DataFile {
+    /// Reads a data file, choosing JSON or CSV by its extension.
+    pub fn read(path: &Path) -> Result<DataFile, Vec<DataError>> {
+        let shown = path.display().to_string();
+        let format = DataFormat::from_path(path).ok_or_else(|| {
+            vec![DataError::UnknownFormat {
+                path: shown.clone(),
+            }]
+        })?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            vec![DataError::Unreadable {
+                path: shown.clone(),
+                reason: e.to_string(),
+            }]
+        })?;
+        Ok(DataFile {
+            source: SourceFile::new(shown, text),
+            format,
+        })
+    }
+
+    /// Binds the file's text to the data block.
+    pub fn bind(&self, decls: &[DataDecl]) -> Result<Bound, Vec<DataError>> {
+        bind_str(&self.source.text, self.format, decls)
+    }
+}
+
 /// Reads and binds a data file, choosing JSON or CSV by its extension.
 pub fn bind_file(path: &Path, decls: &[DataDecl]) -> Result<Bound, Vec<DataError>> {
-    let shown = path.display().to_string();
-    let format = DataFormat::from_path(path).ok_or_else(|| {
-        vec![DataError::UnknownFormat {
-            path: shown.clone(),
-        }]
-    })?;
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        vec![DataError::Unreadable {
-            path: shown,
-            reason: e.to_string(),
-        }]
-    })?;
-    bind_str(&text, format, decls)
+    DataFile::read(path)?.bind(decls)
 }
 
 /// Binds data text in the given format.

@@ -572,6 +572,14 @@ pub fn bind_inputs(
     model: &CheckedModel,
     path: &Path,
 ) -> Result<Inputs, Vec<crate::data::DataError>> {
+    bind_inputs_file(model, &crate::data::DataFile::read(path)?)
+}
+
+/// [`bind_inputs`] on a data file already read.
+pub fn bind_inputs_file(
+    model: &CheckedModel,
+    file: &crate::data::DataFile,
+) -> Result<Inputs, Vec<crate::data::DataError>> {
     let observed = likelihood_term(model).map(|(_, o)| o);
     let take_targets = |data: &BoundData| {
         observed
@@ -579,7 +587,7 @@ pub fn bind_inputs(
             .and_then(|o| data.get(o))
             .map(|v| v.values.clone())
     };
-    match crate::data::bind_file(path, &model.data) {
+    match file.bind(&model.data) {
         Ok(b) => Ok(Inputs {
             targets: take_targets(&b.data),
             data: b.data,
@@ -600,7 +608,7 @@ pub fn bind_inputs(
                 .filter(|d| Some(&d.name) != observed.as_ref())
                 .cloned()
                 .collect();
-            let b = crate::data::bind_file(path, &decls)?;
+            let b = file.bind(&decls)?;
             Ok(Inputs {
                 data: b.data,
                 targets: None,
