@@ -453,6 +453,36 @@ fn parse_number_list(body: &str, line: usize, what: &str) -> Result<Vec<f64>, Re
         .collect()
 }
 
+/// A `# key = value` configuration comment as a pair, CmdStan's indentation and ` (Default)`
+/// tag removed; `None` for other comments.
+fn config_entry(comment: &str) -> Option<(String, String)> {
+    let (k, v) = comment_body(comment).split_once('=')?;
+    let v = v.trim();
+    let v = v.strip_suffix("(Default)").unwrap_or(v).trim();
+    Some((k.trim().to_string(), v.to_string()))
+}
+
+/// Reads only the configuration comments of a CmdStan-format CSV, stopping at its header, as
+/// [`read_stan_csv`] reads them: what a run's output directory says about a chain file without
+/// reading its draws.
+pub fn read_stan_csv_config(
+    reader: impl std::io::BufRead,
+) -> std::io::Result<Vec<(String, String)>> {
+    let mut config = Vec::new();
+    for line in reader.lines() {
+        let line = line?;
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        if !trimmed.starts_with('#') {
+            break;
+        }
+        config.extend(config_entry(trimmed));
+    }
+    Ok(config)
+}
+
 /// Reads a CmdStan-format CSV: configuration comments, header, draws, and the adaptation and
 /// timing comment blocks. Comment lines anywhere else are skipped, as are blank lines.
 pub fn read_stan_csv(text: &str) -> Result<StanCsv, ReadError> {
@@ -469,12 +499,7 @@ pub fn read_stan_csv(text: &str) -> Result<StanCsv, ReadError> {
             continue;
         }
         if trimmed.starts_with('#') {
-            let body = comment_body(trimmed);
-            if let Some((k, v)) = body.split_once('=') {
-                let v = v.trim();
-                let v = v.strip_suffix("(Default)").unwrap_or(v).trim();
-                config.push((k.trim().to_string(), v.to_string()));
-            }
+            config.extend(config_entry(trimmed));
             continue;
         }
         break (n, trimmed);

@@ -1,7 +1,8 @@
 //! The real binary on the bundled models: exit codes, help and check output under golden files.
-//! Run with BLESS=1 to rewrite the goldens.
+//! Issue 16: a run refuses a directory holding another run's files unless `--overwrite`, and chains
+//! of different runs are never merged. Run with BLESS=1 to rewrite the goldens.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn bnnppl(args: &[&str]) -> (i32, String, String) {
@@ -155,4 +156,238 @@ fn issue_16_data_errors_are_shown_where_they_are() {
         golden(name, &err.replace(&data.to_string_lossy().to_string(), "DATA"));
     }
     std::fs::remove_dir_all(&dir).ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 16: one run per output directory, and chains of different runs never merged
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("bnnppl-cli-16-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("tmp dir");
+    d
+}
+
+/// The file names in a directory, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A short `sample` of linear_regression into `dir`, with extra arguments.
+fn sample(dir: &Path, extra: &[&str]) -> (i32, String, String) {
+    sample_model("models/linear_regression.bnn", dir, extra)
+}
+
+/// A short `sample` of `model` into `dir`, with extra arguments.
+fn sample_model(model: &str, dir: &Path, extra: &[&str]) -> (i32, String, String) {
+    let d = dir.to_string_lossy().to_string();
+    let mut args = vec![
+        "sample", model, "--warmup", "60", "--draws", "20", "--quiet", "--output", &d,
+    ];
+    args.extend_from_slice(extra);
+    bnnppl(&args)
+}
+
+/// The value of a configuration line of a chain file.
+fn config_value(path: &Path, key: &str) -> String {
+    let text = std::fs::read_to_string(path).expect("chain file");
+    let csv = bnnppl::stan_csv::read_stan_csv(&text).expect("chain file reads");
+    csv.config_value(key)
+        .expect("configuration line")
+        .to_string()
+}
+
+/// linear_regression's data with one value of x changed: other data, same shapes.
+fn other_data(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string("models/linear_regression.json").expect("data");
+    assert!(text.contains("0.215152"));
+    let path = dir.join("other.json");
+    std::fs::write(&path, text.replacen("0.215152", "0.215153", 1)).expect("write");
+    path
+}
+
+#[test]
+fn issue_16_a_second_run_into_one_directory_needs_overwrite() {
+    let dir = tmp("second-run");
+    let d = dir.to_string_lossy().to_string();
+    let (code, out, err) = sample(&dir, &["--chains", "3", "--seed", "1"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let first = names(&dir);
+    assert_eq!(
+        first,
+        [
+            "chain_1.csv",
+            "chain_2.csv",
+            "chain_3.csv",
+            "summary.csv",
+            "summary.txt"
+        ]
+    );
+    let before = std::fs::read_to_string(dir.join("chain_3.csv")).expect("chain 3");
+
+    // Two chains with another seed: refused, naming the first run's files; nothing is touched.
+    let (code, _, err) = sample(&dir, &["--chains", "2", "--seed", "2"]);
+    assert_eq!(code, 64, "{err}");
+    golden("output_dir_taken.stderr", &err.replace(&d, "OUT"));
+    assert_eq!(names(&dir), first);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("chain_3.csv")).expect("chain 3"),
+        before
+    );
+
+    // With --overwrite the directory holds exactly the second run's files: no stale chain 3.
+    let (code, out, err) = sample(&dir, &["--chains", "2", "--seed", "2", "--overwrite"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        names(&dir),
+        ["chain_1.csv", "chain_2.csv", "summary.csv", "summary.txt"]
+    );
+    for k in [1, 2] {
+        assert_eq!(
+            config_value(&dir.join(format!("chain_{k}.csv")), "seed"),
+            "2"
+        );
+    }
+    let (code, out, err) = bnnppl(&["summary", &d]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("2 chains"), "{out}");
+
+    // svi is refused the same way, and --overwrite leaves only its files (and the user's own).
+    std::fs::write(dir.join("notes.txt"), "mine").expect("write");
+    let svi = |extra: &[&str]| {
+        let mut args = vec![
+            "svi",
+            "models/linear_regression.bnn",
+            "--steps",
+            "50",
+            "--draws",
+            "10",
+            "--quiet",
+            "--output",
+            &d,
+        ];
+        args.extend_from_slice(extra);
+        bnnppl(&args)
+    };
+    let (code, _, err) = svi(&[]);
+    assert_eq!(code, 64, "{err}");
+    assert!(
+        err.contains("chain_1.csv, chain_2.csv, summary.csv, summary.txt\n"),
+        "{err}"
+    );
+    let (code, out, err) = svi(&["--overwrite"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        names(&dir),
+        [
+            "chain_1.csv",
+            "elbo.csv",
+            "guide.json",
+            "notes.txt",
+            "summary.csv",
+            "summary.txt"
+        ]
+    );
+    assert_eq!(config_value(&dir.join("chain_1.csv"), "engine"), "svi");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn issue_16_chains_run_as_separate_processes_share_a_directory() {
+    // `--chain-id` runs chains as separate processes into one directory: each leaves the other
+    // chains of its own run alone, but not a chain of another run, nor its own chain again.
+    let dir = tmp("chain-ids");
+    for k in ["1", "2"] {
+        let (code, out, err) = sample(&dir, &["--chain-id", k, "--seed", "5"]);
+        assert_eq!(code, 0, "chain {k}: {out}{err}");
+    }
+    assert_eq!(names(&dir), ["chain_1.csv", "chain_2.csv"]);
+    let (code, _, err) = sample(&dir, &["--chain-id", "2", "--seed", "5"]);
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("another run: chain_2.csv\n"), "{err}");
+    let other = other_data(&dir);
+    let (code, _, err) = sample(
+        &dir,
+        &[
+            "--chain-id",
+            "3",
+            "--seed",
+            "5",
+            "--data",
+            &other.to_string_lossy(),
+        ],
+    );
+    assert_eq!(code, 64, "{err}");
+    assert!(
+        err.contains("another run: chain_1.csv, chain_2.csv\n"),
+        "{err}"
+    );
+    let (code, out, err) = sample(&dir, &["--chain-id", "3", "--seed", "5"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = bnnppl(&["summary", &dir.to_string_lossy()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("3 chains"), "{out}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn issue_16_summary_and_predict_refuse_chains_of_different_runs() {
+    let a = tmp("mixed-a");
+    let b = tmp("mixed-b");
+    let mixed = tmp("mixed");
+    let other = other_data(&b);
+    let (code, out, err) = sample(&a, &["--chains", "1"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = sample(&b, &["--chains", "1", "--data", &other.to_string_lossy()]);
+    assert_eq!(code, 0, "{out}{err}");
+    // The same model and columns: only the data fingerprint tells the runs apart.
+    assert_ne!(
+        config_value(&a.join("chain_1.csv"), "data_hash"),
+        config_value(&b.join("chain_1.csv"), "data_hash")
+    );
+    std::fs::copy(a.join("chain_1.csv"), mixed.join("chain_1.csv")).expect("copy");
+    std::fs::copy(b.join("chain_1.csv"), mixed.join("chain_2.csv")).expect("copy");
+    let m = mixed.to_string_lossy().to_string();
+    let (code, _, err) = bnnppl(&["summary", &m]);
+    assert_eq!(code, 65, "{err}");
+    let hash = |dir: &Path| config_value(&dir.join("chain_1.csv"), "data_hash");
+    golden(
+        "summary_other_run.stderr",
+        &err.replace(&m, "DIR")
+            .replace(&hash(&a), "HASH_A")
+            .replace(&hash(&b), "HASH_B"),
+    );
+    let (code, _, err) = bnnppl(&["predict", "models/linear_regression.bnn", "--draws", &m]);
+    assert_eq!(code, 64, "{err}");
+    golden(
+        "predict_other_run.stderr",
+        &err.replace(&m, "DIR")
+            .replace(&hash(&a), "HASH_A")
+            .replace(&hash(&b), "HASH_B"),
+    );
+    assert!(!mixed.join("predictions.csv").exists());
+
+    // Another model: the model line differs.
+    let c = tmp("mixed-c");
+    let (code, out, err) = sample_model("models/eight_schools.bnn", &c, &["--chains", "1"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, _, err) = bnnppl(&[
+        "summary",
+        &a.join("chain_1.csv").to_string_lossy(),
+        &c.join("chain_1.csv").to_string_lossy(),
+    ]);
+    assert_eq!(code, 65, "{err}");
+    assert!(
+        err.contains("its model is 'eight_schools', not 'linear_regression'"),
+        "{err}"
+    );
+    for d in [a, b, c, mixed] {
+        let _ = std::fs::remove_dir_all(d);
+    }
 }

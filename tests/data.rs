@@ -1065,3 +1065,27 @@ fn issue_16_syntax_errors_are_shown_in_the_data_file_not_the_model() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn issue_16_the_data_fingerprint_changes_with_any_value_or_size() {
+    // No fields and no sizes: nothing is fed to FNV-1a, so the hash is its 64-bit offset basis.
+    assert_eq!(
+        bnnppl::data::BoundData::default().fingerprint(),
+        "cbf29ce484222325"
+    );
+    let fingerprint = |text: &str| ok(bind_json(text, &regression())).data.fingerprint();
+    let base = fingerprint(r#"{"x": [[1, 2], [3, 4]], "y": [0.5, 1.5]}"#);
+    assert_eq!(base.len(), 16);
+    // The same values written otherwise are the same data.
+    assert_eq!(
+        fingerprint(r#"{"y": [0.5, 1.50], "x": [[1.0, 2], [3, 4e0]]}"#),
+        base
+    );
+    // One value, or the same values in another shape, are other data.
+    for other in [
+        r#"{"x": [[1, 2], [3, 4]], "y": [0.5, 1.5000001]}"#,
+        r#"{"x": [[1], [2]], "y": [3, 4]}"#,
+    ] {
+        assert_ne!(fingerprint(other), base, "{other}");
+    }
+}

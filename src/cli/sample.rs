@@ -3,12 +3,11 @@
 //! summary at the end.
 
 use super::check::{bind_posterior, load};
-use super::run::{output_dir, run, write_file, RunSpec, SaveKind};
+use super::run::{output_dir, run, write_file, OutputArgs, RunSpec, SaveKind};
 use super::{Failure, ModelArgs, Output, EXIT_INTERRUPTED};
 use crate::engine::{Hmc, Init, MassMatrix, Nuts};
 use crate::posterior::{Posterior, UnconstrainError};
 use clap::ValueEnum;
-use std::path::PathBuf;
 
 /// Which sampler runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -72,9 +71,9 @@ pub struct SampleArgs {
     /// values by parameter name. Default: uniform(−2, 2) on the unconstrained scale.
     #[arg(long)]
     pub init: Option<String>,
-    /// Output directory (default: output/<model stem>/).
-    #[arg(long)]
-    pub output: Option<PathBuf>,
+    /// Where the run writes.
+    #[command(flatten)]
+    pub out: OutputArgs,
     /// What to store per draw.
     #[arg(long, value_enum, default_value_t = SaveKind::All)]
     pub save: SaveKind,
@@ -147,12 +146,11 @@ pub fn sample(args: &SampleArgs) -> Result<Output, Failure> {
         Some(k) => vec![k - 1],
         None => (0..args.chains).collect(),
     };
-    let (stem, dir) = output_dir(&args.model, &args.output)?;
+    let out = output_dir(&args.model, &args.out)?;
     let save = args.save.into();
     let spec = RunSpec {
         posterior: &post,
-        stem: &stem,
-        dir: &dir,
+        out: &out,
         save,
         seed: args.seed,
         chain_ids: Some(chain_ids),
@@ -209,8 +207,8 @@ pub fn sample(args: &SampleArgs) -> Result<Output, Failure> {
         text.push('\n');
         text.push_str(&table);
         if args.chain_id.is_none() {
-            write_file(&dir, "summary.csv", &csv)?;
-            write_file(&dir, "summary.txt", &table)?;
+            write_file(&out.path, "summary.csv", &csv)?;
+            write_file(&out.path, "summary.txt", &table)?;
         }
     }
     if ran.interrupted {

@@ -24,7 +24,9 @@ fn run_files_failure(e: RunFilesError) -> Failure {
     let message = format!("error: {e}");
     match e {
         RunFilesError::Read { .. } | RunFilesError::NoChainFiles { .. } => Failure::usage(message),
-        RunFilesError::Parse { .. } | RunFilesError::OtherColumns { .. } => Failure::model(message),
+        RunFilesError::Parse { .. }
+        | RunFilesError::OtherRun { .. }
+        | RunFilesError::OtherColumns { .. } => Failure::model(message),
     }
 }
 

@@ -3,13 +3,12 @@
 //! trace (elbo.csv, by the draws sink) and guide.json.
 
 use super::check::{bind_posterior, load};
-use super::run::{output_dir, run, write_file, RunSpec, SaveKind};
+use super::run::{output_dir, run, write_file, OutputArgs, RunSpec, SaveKind};
 use super::{Failure, ModelArgs, Output, EXIT_INTERRUPTED};
 use crate::engine::svi::{Decay, GuideKind, Init};
 use crate::engine::Svi;
 use clap::ValueEnum;
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 /// Adam steps of the `--init map` warm start.
 const MAP_STEPS: usize = 300;
@@ -65,9 +64,9 @@ pub struct SviArgs {
     /// Seed of the fit and of the draws.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Output directory (default: output/<model stem>/).
-    #[arg(long)]
-    pub output: Option<PathBuf>,
+    /// Where the run writes.
+    #[command(flatten)]
+    pub out: OutputArgs,
     /// What to store per draw.
     #[arg(long, value_enum, default_value_t = SaveKind::All)]
     pub save: SaveKind,
@@ -81,7 +80,7 @@ pub fn svi(args: &SviArgs) -> Result<Output, Failure> {
     let model = load(&args.model)?;
     let (post, warnings) = bind_posterior(&model, &args.model)?;
     eprint!("{}", warnings);
-    let (stem, dir) = output_dir(&args.model, &args.output)?;
+    let out = output_dir(&args.model, &args.out)?;
     let save = args.save.into();
     let settings = Svi {
         guide: args.guide,
@@ -103,8 +102,7 @@ pub fn svi(args: &SviArgs) -> Result<Output, Failure> {
     };
     let spec = RunSpec {
         posterior: &post,
-        stem: &stem,
-        dir: &dir,
+        out: &out,
         save,
         seed: args.seed,
         chain_ids: None,
@@ -144,7 +142,7 @@ pub fn svi(args: &SviArgs) -> Result<Output, Failure> {
         "final_smoothed_elbo": res.trace.last().map(|p| p.smoothed),
     });
     let text = serde_json::to_string_pretty(&json).expect("internal: JSON of numbers");
-    write_file(&dir, "guide.json", &(text + "\n"))?;
+    write_file(&out.path, "guide.json", &(text + "\n"))?;
 
     let seconds = res.elapsed.as_secs_f64();
     let last = res.trace.last().map_or(f64::NAN, |p| p.smoothed);
@@ -185,8 +183,8 @@ pub fn svi(args: &SviArgs) -> Result<Output, Failure> {
         let (table, csv) = ran.summary();
         text.push('\n');
         text.push_str(&table);
-        write_file(&dir, "summary.csv", &csv)?;
-        write_file(&dir, "summary.txt", &table)?;
+        write_file(&out.path, "summary.csv", &csv)?;
+        write_file(&out.path, "summary.txt", &table)?;
     }
     if ran.interrupted {
         return Err(Failure {

@@ -99,6 +99,56 @@ impl BoundData {
     pub fn dim(&self, sym: &str) -> Option<usize> {
         self.dims.get(sym).copied()
     }
+
+    /// A fingerprint of the data: 16 hex digits of a 64-bit FNV-1a hash over every field's
+    /// name, kind, shape and values (their bits), and every dimension's name and size, in name
+    /// order. Runs write it in their configuration lines so that chains run on different data
+    /// are not merged; it is stable across platforms and versions, not a cryptographic hash.
+    pub fn fingerprint(&self) -> String {
+        let mut h = Fnv1a::default();
+        for (field, v) in &self.fields {
+            h.text(field);
+            h.word(u64::from(v.is_int));
+            h.word(v.shape.len() as u64);
+            for &n in &v.shape {
+                h.word(n as u64);
+            }
+            for x in &v.values {
+                h.word(x.to_bits());
+            }
+        }
+        for (sym, &n) in &self.dims {
+            h.text(sym);
+            h.word(n as u64);
+        }
+        format!("{:016x}", h.0)
+    }
+}
+
+/// The 64-bit FNV-1a hash (Fowler, Noll, Vo), fed little-endian words and length-prefixed text.
+struct Fnv1a(u64);
+
+impl Default for Fnv1a {
+    fn default() -> Fnv1a {
+        // FNV-1a's 64-bit offset basis.
+        Fnv1a(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv1a {
+    fn bytes(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            // FNV-1a's 64-bit prime.
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    fn word(&mut self, w: u64) {
+        self.bytes(&w.to_le_bytes());
+    }
+    fn text(&mut self, s: &str) {
+        self.word(s.len() as u64);
+        self.bytes(s.as_bytes());
+    }
 }
 
 /// Prints `dims: D = 3, N = 100` then one line per field: `x: real[100, 3]`, `K: int = 3`.

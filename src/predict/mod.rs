@@ -125,6 +125,17 @@ fn files_error(dir: &Path, e: RunFilesError) -> PredictError {
             path,
             reason: source.to_string(),
         },
+        RunFilesError::OtherRun {
+            path,
+            first,
+            difference,
+        } => PredictError::Unreadable {
+            reason: format!(
+                "it is not of the same run as {}: {difference}",
+                first.display()
+            ),
+            path,
+        },
         RunFilesError::OtherColumns { path, first } => PredictError::Unreadable {
             reason: format!("its columns differ from those of {}", first.display()),
             path,
