@@ -391,3 +391,43 @@ fn issue_16_summary_and_predict_refuse_chains_of_different_runs() {
         let _ = std::fs::remove_dir_all(d);
     }
 }
+
+#[test]
+fn issue_16_an_unfinished_last_line_is_skipped_with_a_warning() {
+    // A chain file cut inside its last draw, as a writer killed mid-line leaves it: the cut
+    // falls inside a number, so the line still has every column but its last value is wrong.
+    let dir = tmp("unfinished");
+    let d = dir.to_string_lossy().to_string();
+    let (code, out, err) = sample(&dir, &["--chains", "2"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let path = dir.join("chain_1.csv");
+    let text = std::fs::read_to_string(&path).expect("chain 1");
+    let last_draw = text.lines().rfind(|l| !l.starts_with('#')).expect("draws");
+    let start = text.find(last_draw).expect("the line");
+    let cut = &text[..start + last_draw.len() - 3];
+    std::fs::write(&path, cut).expect("cut");
+    let line = cut.lines().count();
+
+    let (code, out, err) = bnnppl(&["summary", &d]);
+    assert_eq!(code, 0, "{err}");
+    // 20 draws in chain 2, 19 whole ones in chain 1.
+    assert!(
+        out.starts_with("2 chain(s) × 19 draws = 38 draws\n"),
+        "{out}"
+    );
+    golden(
+        "summary_unfinished_line.stderr",
+        &err.replace(&d, "DIR")
+            .replace(&format!("line {line} "), "line L "),
+    );
+    // plot and predict read the chain files the same way, and warn the same way.
+    let warning = format!("warning: {}: line {line} is unfinished", path.display());
+    let (code, _, err) = bnnppl(&["plot", &d, "--trace", "sigma"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains(&warning), "{err}");
+    let (code, out, err) = bnnppl(&["predict", "models/linear_regression.bnn", "--draws", &d]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains(&warning), "{err}");
+    assert!(out.contains("at 39 draws (2 chains)"), "{out}");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -166,6 +166,17 @@ pub enum DrawsError {
     },
 }
 
+/// A chain file's last line that was being written when the run was stopped (no line break):
+/// skipped, so the chain ends at its last whole draw.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: line {line} is unfinished (the run was stopped while writing it) and is skipped; the chain ends at its last whole draw", path.display())]
+pub struct Unfinished {
+    /// The chain file.
+    pub path: PathBuf,
+    /// The 1-based line skipped.
+    pub line: usize,
+}
+
 /// Draws read back from a run's CmdStan CSV chain files, with the file of each chain.
 #[derive(Debug, Clone)]
 pub struct ReadDraws {
@@ -175,6 +186,8 @@ pub struct ReadDraws {
     pub files: Vec<PathBuf>,
     /// The first file's configuration lines (the run's settings).
     pub config: Vec<(String, String)>,
+    /// The unfinished last lines skipped, for the caller to warn about.
+    pub unfinished: Vec<Unfinished>,
 }
 
 impl ReadDraws {
@@ -188,6 +201,7 @@ impl ReadDraws {
     pub fn from_files(files: &[PathBuf]) -> Result<ReadDraws, RunFilesError> {
         let mut draws = Draws::default();
         let mut config = Vec::new();
+        let mut unfinished = Vec::new();
         for (k, path) in files.iter().enumerate() {
             let text = std::fs::read_to_string(path).map_err(|source| RunFilesError::Read {
                 path: path.clone(),
@@ -197,6 +211,12 @@ impl ReadDraws {
                 path: path.clone(),
                 source,
             })?;
+            if let Some(line) = csv.unfinished_line {
+                unfinished.push(Unfinished {
+                    path: path.clone(),
+                    line,
+                });
+            }
             let columns: Vec<String> = csv
                 .columns
                 .iter()
@@ -247,6 +267,7 @@ impl ReadDraws {
             draws,
             files: files.to_vec(),
             config,
+            unfinished,
         })
     }
 
