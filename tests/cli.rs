@@ -49,13 +49,18 @@ fn help_texts_are_stable() {
     }
 }
 
+/// Every `models/*.bnn`.
+fn bundled_models() -> Vec<PathBuf> {
+    std::fs::read_dir("models")
+        .expect("models")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "bnn"))
+        .collect()
+}
+
 #[test]
 fn check_lists_every_parameter_of_every_bundled_model() {
-    for entry in std::fs::read_dir("models").expect("models") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_none_or(|e| e != "bnn") {
-            continue;
-        }
+    for path in bundled_models() {
         let p = path.to_string_lossy().to_string();
         let (code, out, err) = bnnppl(&["check", &p]);
         assert_eq!(code, 0, "{p}: {err}");
@@ -430,4 +435,21 @@ fn issue_16_an_unfinished_last_line_is_skipped_with_a_warning() {
     assert!(err.contains(&warning), "{err}");
     assert!(out.contains("at 39 draws (2 chains)"), "{out}");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn issue_16_diagnose_passes_every_bundled_model_and_names_kinks() {
+    // The bundled ReLU networks (uci_*) had finite differences across ReLU kinks reported as
+    // disagreements (exit 1); against the forward-mode reference every component agrees.
+    for path in bundled_models() {
+        let p = path.to_string_lossy().to_string();
+        let (code, out, err) = bnnppl(&["diagnose", &p]);
+        assert_eq!(code, 0, "{p}: {err}{}", out.lines().last().unwrap_or(""));
+        assert!(!out.contains("<- disagrees"), "{p}");
+    }
+    // A small network with every kind of kink, crossed by 5 of its 18 finite differences.
+    let (code, out, err) = bnnppl(&["diagnose", "tests/models/kinks.bnn", "--points", "1"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.matches("(finite difference across a kink)").count(), 5);
+    golden("diagnose_kinks.stdout", &out);
 }
