@@ -2,7 +2,7 @@
 //! source so every later error can point into it.
 
 use crate::check::{self, Checked};
-use crate::data::{Bound, BoundData, DataError};
+use crate::data::{Bound, BoundData, DataError, DataFile};
 use crate::diagnostic::{render_all, Diagnostic};
 use crate::ir::CheckedModel;
 use crate::ir::DataDecl;
@@ -119,13 +119,23 @@ struct Diagnosed {
 
 impl Model {
     /// The one place a binding's data errors and warnings become diagnostics located in this
-    /// model's data block.
+    /// model's data block, or in the data file (`file`, when it was read) for a syntax error.
     fn diagnose(
         &self,
         result: Result<Bound, Vec<DataError>>,
         decls: &[DataDecl],
+        file: Option<&SourceFile>,
     ) -> Result<Diagnosed, DataBindError> {
         let bound = result.map_err(|errors| {
+            // A syntax error is the only error of its binding: nothing else was read.
+            if let (Some(file), [e]) = (file, errors.as_slice()) {
+                if let Some(d) = e.to_file_diagnostic(file) {
+                    return DataBindError {
+                        rendered: render_all(std::slice::from_ref(&d), file),
+                        diagnostics: vec![d],
+                    };
+                }
+            }
             let diagnostics: Vec<Diagnostic> =
                 errors.iter().map(|e| e.to_diagnostic(decls)).collect();
             self.bind_error(diagnostics)
@@ -158,8 +168,9 @@ impl Model {
     fn bind_result(
         &self,
         result: Result<Bound, Vec<DataError>>,
+        file: Option<&SourceFile>,
     ) -> Result<Posterior, DataBindError> {
-        let d = self.diagnose(result, &self.checked.data)?;
+        let d = self.diagnose(result, &self.checked.data, file)?;
         Posterior::with_warnings(&self.checked, d.data, d.warnings, d.rendered_warnings)
             .map_err(|diagnostics| self.bind_error(diagnostics))
     }
@@ -167,18 +178,31 @@ impl Model {
     /// Binds a data file (JSON or CSV, by extension) and returns the posterior density; its
     /// [`Posterior::warnings`] hold what binding warned about.
     pub fn bind_file(&self, path: impl AsRef<Path>) -> Result<Posterior, DataBindError> {
-        self.bind_result(crate::data::bind_file(path.as_ref(), &self.checked.data))
+        match DataFile::read(path.as_ref()) {
+            Ok(file) => self.bind_result(file.bind(&self.checked.data), Some(&file.source)),
+            Err(errors) => self.bind_result(Err(errors), None),
+        }
     }
 
-    /// Binds CmdStan-style JSON given as text; see [`Model::bind_file`].
+    /// Binds CmdStan-style JSON given as text; see [`Model::bind_file`]. A syntax error is shown
+    /// in the text, under the name `<data>`.
     pub fn bind_json(&self, text: &str) -> Result<Posterior, DataBindError> {
-        self.bind_result(crate::data::bind_json(text, &self.checked.data))
+        let file = SourceFile::new("<data>", text);
+        self.bind_result(
+            crate::data::bind_json(text, &self.checked.data),
+            Some(&file),
+        )
     }
 
     /// Binds a file of inputs for prediction (JSON or CSV): the likelihood's observed field is
     /// optional, and gives the targets when present.
     pub fn bind_inputs(&self, path: impl AsRef<Path>) -> Result<Predictive, BindInputsError> {
-        let (bound, targets) = match crate::predict::bind_inputs(&self.checked, path.as_ref()) {
+        let file = DataFile::read(path.as_ref());
+        let read = file
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|f| crate::predict::bind_inputs_file(&self.checked, f));
+        let (bound, targets) = match read {
             Ok(i) => (
                 Ok(Bound {
                     data: i.data,
@@ -188,7 +212,8 @@ impl Model {
             ),
             Err(errors) => (Err(errors), None),
         };
-        let d = self.diagnose(bound, &self.checked.data)?;
+        let source = file.as_ref().ok().map(|f| &f.source);
+        let d = self.diagnose(bound, &self.checked.data, source)?;
         Predictive::with_warnings(
             &self.checked,
             d.data,

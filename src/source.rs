@@ -62,6 +62,19 @@ impl SourceFile {
         (line + 1, col)
     }
 
+    /// The byte offset of a 1-based line and 1-based column (in characters), clamped to the
+    /// line's end; the inverse of [`SourceFile::line_col`].
+    pub fn offset(&self, line: usize, col: usize) -> usize {
+        let start = self.line_starts[line.clamp(1, self.line_starts.len()) - 1];
+        let rest = &self.text[start..];
+        let in_line = rest.find('\n').unwrap_or(rest.len());
+        start
+            + rest[..in_line]
+                .char_indices()
+                .nth(col.saturating_sub(1))
+                .map_or(in_line, |(i, _)| i)
+    }
+
     /// The text of a 1-based line, without its newline.
     pub fn line_text(&self, line: usize) -> &str {
         let start = self.line_starts[line - 1];
@@ -105,5 +118,9 @@ mod tests {
         assert_eq!(f.line_col(6), (2, 3));
         assert_eq!(f.line_text(2), "c\u{e9}d");
         assert_eq!(f.line_col(100), (3, 1));
+        assert_eq!(f.offset(2, 3), 6);
+        assert_eq!(f.offset(1, 1), 0);
+        // Past the end of line 1 is its end, where the newline stands.
+        assert_eq!(f.offset(1, 9), 2);
     }
 }

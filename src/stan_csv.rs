@@ -34,7 +34,9 @@
 //!   integers.
 //! - **Flushing.** Every draw is written with one `write_all` of a complete line followed by
 //!   `flush`, so a run that is killed leaves a file whose last line is a complete draw (or, at
-//!   worst, one partial line the reader reports by line number).
+//!   worst, one partial line). The reader skips a last line without its line break — what a
+//!   writer killed mid-line leaves, even when the cut fell inside the last number — and says
+//!   which line it skipped ([`StanCsv::unfinished_line`]).
 //! - **Configuration.** The writer prints the pairs it is given, in order, without CmdStan's
 //!   nested indentation or `(Default)` tags. ArviZ reads `num_warmup`, `save_warmup` and `thin`
 //!   to find saved warmup rows, so pass those keys when warmup draws are written.
@@ -320,6 +322,9 @@ pub struct StanCsv {
     pub adaptation: Option<Adaptation>,
     /// The closing timing block, when the file has one.
     pub elapsed: Option<Elapsed>,
+    /// The 1-based number of a last line that ends without a line break, which was skipped: the
+    /// writer was stopped while writing it (SIGKILL, a full disk, power loss).
+    pub unfinished_line: Option<usize>,
 }
 
 /// What CmdStan's `# Adaptation terminated` block says.
@@ -453,9 +458,48 @@ fn parse_number_list(body: &str, line: usize, what: &str) -> Result<Vec<f64>, Re
         .collect()
 }
 
+/// A `# key = value` configuration comment as a pair, CmdStan's indentation and ` (Default)`
+/// tag removed; `None` for other comments.
+fn config_entry(comment: &str) -> Option<(String, String)> {
+    let (k, v) = comment_body(comment).split_once('=')?;
+    let v = v.trim();
+    let v = v.strip_suffix("(Default)").unwrap_or(v).trim();
+    Some((k.trim().to_string(), v.to_string()))
+}
+
+/// Reads only the configuration comments of a CmdStan-format CSV, stopping at its header, as
+/// [`read_stan_csv`] reads them: what a run's output directory says about a chain file without
+/// reading its draws.
+pub fn read_stan_csv_config(
+    reader: impl std::io::BufRead,
+) -> std::io::Result<Vec<(String, String)>> {
+    let mut config = Vec::new();
+    for line in reader.lines() {
+        let line = line?;
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        if !trimmed.starts_with('#') {
+            break;
+        }
+        config.extend(config_entry(trimmed));
+    }
+    Ok(config)
+}
+
 /// Reads a CmdStan-format CSV: configuration comments, header, draws, and the adaptation and
-/// timing comment blocks. Comment lines anywhere else are skipped, as are blank lines.
+/// timing comment blocks. Comment lines anywhere else are skipped, as are blank lines, and so is
+/// an unfinished last line (no line break; see [`StanCsv::unfinished_line`]) — together with an
+/// adaptation block it left incomplete.
 pub fn read_stan_csv(text: &str) -> Result<StanCsv, ReadError> {
+    let (text, unfinished_line) = match text.rfind('\n') {
+        Some(end) if !text[end + 1..].trim().is_empty() => {
+            (&text[..=end], Some(text[..=end].lines().count() + 1))
+        }
+        None if !text.trim().is_empty() => ("", Some(1)),
+        _ => (text, None),
+    };
     let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l)).peekable();
     let mut config = Vec::new();
 
@@ -469,12 +513,7 @@ pub fn read_stan_csv(text: &str) -> Result<StanCsv, ReadError> {
             continue;
         }
         if trimmed.starts_with('#') {
-            let body = comment_body(trimmed);
-            if let Some((k, v)) = body.split_once('=') {
-                let v = v.trim();
-                let v = v.strip_suffix("(Default)").unwrap_or(v).trim();
-                config.push((k.trim().to_string(), v.to_string()));
-            }
+            config.extend(config_entry(trimmed));
             continue;
         }
         break (n, trimmed);
@@ -508,7 +547,12 @@ pub fn read_stan_csv(text: &str) -> Result<StanCsv, ReadError> {
         if trimmed.starts_with('#') {
             let body = comment_body(trimmed);
             if body == "Adaptation terminated" {
-                adaptation = Some(read_adaptation(&mut lines, n, values[0].len())?);
+                match read_adaptation(&mut lines, n, values[0].len()) {
+                    Ok(a) => adaptation = Some(a),
+                    // Cut short by the unfinished line: there is no adaptation to read yet.
+                    Err(_) if unfinished_line.is_some() && lines.peek().is_none() => {}
+                    Err(e) => return Err(e),
+                }
             } else if let Some(seconds) = elapsed_seconds(body) {
                 elapsed_parts.push(seconds);
             }
@@ -550,6 +594,7 @@ pub fn read_stan_csv(text: &str) -> Result<StanCsv, ReadError> {
         values,
         adaptation,
         elapsed,
+        unfinished_line,
     })
 }
 
@@ -665,5 +710,32 @@ mod tests {
             let back = parse_f64(text).expect("parses");
             assert!(back.to_bits() == x.to_bits() || (x.is_nan() && back.is_nan()));
         }
+    }
+
+    #[test]
+    fn an_unfinished_last_line_is_skipped_and_named() {
+        let whole = "# model = m\nlp__,mu\n# Adaptation terminated\n# Step size = 0.5\n\
+                     # Diagonal elements of inverse mass matrix:\n# 1\n-1,0.25\n-2,0.5\n";
+        let csv = read_stan_csv(whole).expect("whole");
+        assert_eq!((csv.n_rows(), csv.unfinished_line), (2, None));
+        // Cut inside the last number of line 8: "-2,0.5" became "-2,0." — every column is there
+        // but the value is wrong, so the line is skipped for its missing line break.
+        let cut = &whole[..whole.len() - 2];
+        let csv = read_stan_csv(cut).expect("cut");
+        assert_eq!(csv.n_rows(), 1);
+        assert_eq!(csv.column("mu"), Some(&[0.25][..]));
+        assert_eq!(csv.unfinished_line, Some(8));
+        assert!(csv.adaptation.is_some());
+        // Cut inside the adaptation block: no draws and no adaptation yet, but no error.
+        let cut = &whole[..whole.find("# 1").expect("metric line") + 1];
+        let csv = read_stan_csv(cut).expect("cut in the adaptation block");
+        assert_eq!((csv.n_rows(), csv.adaptation), (0, None));
+        assert_eq!(csv.unfinished_line, Some(6));
+        // Trailing blanks without a line break lose nothing.
+        let csv = read_stan_csv(&format!("{whole}  ")).expect("blanks");
+        assert_eq!((csv.n_rows(), csv.unfinished_line), (2, None));
+        // A whole file whose adaptation block is broken is still an error.
+        let broken = whole.replace("# 1\n", "");
+        assert!(read_stan_csv(&broken).is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! `bnnppl sample` and `bnnppl summary` as a user runs them: same seed gives the same bytes on
 //! any number of threads, a chain run alone equals the same chain in a group, NaN becomes a
-//! divergence, Ctrl-C keeps the draws, and a failed initialization names the term.
+//! divergence, Ctrl-C keeps the draws, a run killed mid-run is read up to its whole draws
+//! (issue 16), and a failed initialization names the term.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -148,11 +149,9 @@ fn a_failed_initialization_names_the_term() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-#[test]
-fn ctrl_c_keeps_the_draws_written_so_far() {
-    let dir = tmp("sigint");
-    let d = dir.to_string_lossy().to_string();
-    let child = Command::new(env!("CARGO_BIN_EXE_bnnppl"))
+/// Two chains of bnn_toy into `dir` with a million draws each: a run to stop from outside.
+fn spawn_endless_sample(dir: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_bnnppl"))
         .args([
             "sample",
             "models/bnn_toy.bnn",
@@ -164,12 +163,18 @@ fn ctrl_c_keeps_the_draws_written_so_far() {
             "2",
             "--quiet",
             "--output",
-            &d,
         ])
+        .arg(dir)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("spawn");
+        .expect("spawn")
+}
+
+#[test]
+fn ctrl_c_keeps_the_draws_written_so_far() {
+    let dir = tmp("sigint");
+    let child = spawn_endless_sample(&dir);
     // Wait until both chains have written sampling draws (bounded: at most 60 s).
     let data_lines = |k: usize| {
         std::fs::read_to_string(dir.join(format!("chain_{k}.csv")))
@@ -201,6 +206,64 @@ fn ctrl_c_keeps_the_draws_written_so_far() {
         let csv = bnnppl::stan_csv::read_stan_csv(&text).expect("readable after interrupt");
         assert!(csv.n_rows() >= 5, "chain {k} kept {} draws", csv.n_rows());
         assert!(csv.n_rows() < 1_000_000);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn issue_16_a_run_killed_mid_run_is_summarized_up_to_its_whole_draws() {
+    // SIGKILL gives the process no chance to close its files: each chain file ends at its last
+    // flushed line, or inside a line when the kill fell in the middle of a write.
+    let dir = tmp("sigkill");
+    let d = dir.to_string_lossy().to_string();
+    let child = spawn_endless_sample(&dir);
+    let text = |k: usize| std::fs::read_to_string(dir.join(format!("chain_{k}.csv")));
+    // Whole draw lines: those ending in a line break, after the header and not comments.
+    let whole_draws = |text: &str| {
+        let whole = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+        whole
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.starts_with("lp__"))
+            .count()
+    };
+    let start = std::time::Instant::now();
+    while [1, 2]
+        .iter()
+        .any(|&k| text(k).map_or(0, |t| whole_draws(&t)) < 5)
+        && start.elapsed().as_secs() < 60
+    {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let status = Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), None, "killed by a signal");
+
+    let texts: Vec<String> = [1, 2]
+        .iter()
+        .map(|&k| text(k).expect("chain file"))
+        .collect();
+    let counts: Vec<usize> = texts.iter().map(|t| whole_draws(t)).collect();
+    assert!(counts.iter().all(|&n| n >= 5), "{counts:?}");
+    let (code, out, err) = bnnppl(&["summary", &d]);
+    assert_eq!(code, 0, "{err}");
+    // The report takes every chain to the shortest one's length, as for any run.
+    let n = counts.iter().min().expect("two chains");
+    assert!(
+        out.starts_with(&format!("2 chain(s) × {n} draws = {} draws\n", 2 * n)),
+        "{counts:?}\n{out}"
+    );
+    for (k, t) in texts.iter().enumerate() {
+        // An unfinished last line, if the kill left one, is skipped with a warning naming it.
+        let cut = !t.ends_with('\n');
+        assert_eq!(
+            err.contains(&format!("chain_{}.csv: line", k + 1)),
+            cut,
+            "{err}"
+        );
     }
     let _ = std::fs::remove_dir_all(dir);
 }

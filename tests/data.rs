@@ -870,3 +870,222 @@ fn csv_dimension_no_field_binds() {
         vec!["data field 'y': dimension K is not given by the data"]
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Issue 16: CmdStan's tokens for non-finite numbers, and JSON syntax errors in the data file
+
+/// `data { a: real  k: int  v: vector[N]  n: int[N]  x: matrix[N, D] }`: a number can stand as
+/// a real scalar, an int scalar, a vector element, an int array element, a matrix cell, and as
+/// the size `N` or `D` written beside the fields.
+const EVERY_PLACE: &str =
+    "data {\n  a: real\n  k: int\n  v: vector[N]\n  n: int[N]\n  x: matrix[N, D]\n}\n";
+
+fn every_place() -> Vec<DataDecl> {
+    vec![
+        decl(EVERY_PLACE, "a", DataType::Real),
+        decl(EVERY_PLACE, "k", DataType::Int),
+        decl(EVERY_PLACE, "v", DataType::Vector(sym("N"))),
+        decl(EVERY_PLACE, "n", DataType::IntArray(sym("N"))),
+        decl(EVERY_PLACE, "x", DataType::Matrix(sym("N"), sym("D"))),
+    ]
+}
+
+/// The data for [`every_place`] with `token` written at `place` and finite numbers elsewhere.
+fn with_token(place: &str, token: &str) -> String {
+    let at = |p: &str, finite: &str| {
+        if p == place {
+            token.to_string()
+        } else {
+            finite.to_string()
+        }
+    };
+    format!(
+        r#"{{"a": {}, "k": {}, "v": [1.5, {}], "n": [{}, 2], "x": [[1, 2], [3, {}]], "N": {}, "D": 2}}"#,
+        at("a", "0.5"),
+        at("k", "3"),
+        at("v", "2.5"),
+        at("n", "1"),
+        at("x", "4"),
+        at("N", "2"),
+    )
+}
+
+#[test]
+fn issue_16_non_finite_tokens_in_every_position_name_the_field_and_index() {
+    // CmdStan's reader takes NaN, Inf, Infinity, -Inf, -Infinity bare (as Python's json.dump
+    // writes them) and as strings; each is read as the number it names, then rejected as data.
+    let tokens = [
+        ("NaN", "NaN"),
+        ("Infinity", "inf"),
+        ("-Infinity", "-inf"),
+        ("Inf", "inf"),
+        ("-Inf", "-inf"),
+        ("\"NaN\"", "NaN"),
+        ("\"Inf\"", "inf"),
+        ("\"-Inf\"", "-inf"),
+        ("\"Infinity\"", "inf"),
+        ("\"-Infinity\"", "-inf"),
+    ];
+    let places = [
+        ("a", "data field 'a': value"),
+        ("k", "data field 'k': value"),
+        ("v", "data field 'v': value at index 1"),
+        ("n", "data field 'n': value at index 0"),
+        ("x", "data field 'x': value at row 1, column 1"),
+        ("N", "data field 'N': value"),
+    ];
+    for (token, shown) in tokens {
+        for (place, prefix) in places {
+            let text = with_token(place, token);
+            let e = errs(bind_json(&text, &every_place()));
+            assert_eq!(
+                messages(&e),
+                vec![format!("{prefix} is {shown}, but data must be finite")],
+                "{text}"
+            );
+            let help = if shown == "NaN" {
+                "NaN usually marks a missing value; remove or impute it before sampling"
+            } else {
+                "data must be finite; check how the file was written"
+            };
+            assert_eq!(
+                e[0].to_diagnostic(&every_place()).help.as_deref(),
+                Some(help),
+                "{text}"
+            );
+        }
+    }
+    // The same data with finite numbers everywhere binds.
+    let b = ok(bind_json(&with_token("", ""), &every_place()));
+    assert_eq!((b.data.dim("N"), b.data.dim("D")), (Some(2), Some(2)));
+}
+
+#[test]
+fn issue_16_a_size_beside_the_fields_must_be_a_number() {
+    // Before, "N": "two" was reported as the file giving N = NaN.
+    let text = with_token("N", r#""two""#);
+    assert_eq!(
+        messages(&errs(bind_json(&text, &every_place()))),
+        vec!["data field 'N': expected a number, found the string \"two\""]
+    );
+}
+
+#[test]
+fn issue_16_bare_tokens_are_numbers_where_the_shape_is_wrong() {
+    // A bare NaN where a matrix needs rows is described as the number it is, not as a string.
+    let e = errs(bind_json(
+        r#"{"x": NaN, "y": [Infinity, -Inf]}"#,
+        &regression(),
+    ));
+    assert_eq!(
+        messages(&e),
+        vec![
+            "data field 'x': expected an array of rows for matrix[N, D], found a number",
+            "data field 'y': value at index 0 is inf, but data must be finite",
+            "data field 'y': value at index 1 is -inf, but data must be finite",
+        ]
+    );
+    // A flat array of tokens for a matrix is an array of numbers.
+    let e = errs(bind_json(r#"{"x": [NaN, 1], "y": [1]}"#, &regression()));
+    assert_eq!(
+        messages(&e),
+        vec![
+            "data field 'x': expected an array of rows for matrix[N, D], found an array of numbers"
+        ]
+    );
+}
+
+#[test]
+fn issue_16_tokens_that_are_not_cmdstans_stay_syntax_errors() {
+    // Lower case and keys are not tokens CmdStan reads: serde_json reports them where they are
+    // (it takes `n` for the start of `null` and stops at the `a`, column 10).
+    let e = errs(bind_json(r#"{"x": [[nan]], "y": [1]}"#, &regression()));
+    assert_eq!(
+        messages(&e),
+        vec!["data file: invalid JSON at line 1, column 10: expected ident"]
+    );
+    let e = errs(bind_json(r#"{NaN: 1}"#, &regression()));
+    assert_eq!(
+        messages(&e),
+        vec!["data file: invalid JSON at line 1, column 2: key must be a string"]
+    );
+}
+
+#[test]
+fn issue_16_syntax_error_positions_are_in_the_file_as_written() {
+    // Line 2 is `  "y": [Infinity, 2,]`: the `]` after the trailing comma is column 21 as
+    // written, though serde_json saw `"Infinity"`, two characters longer, and column 23.
+    let e = errs(bind_json(
+        "{\"x\": [[NaN]],\n  \"y\": [Infinity, 2,]}",
+        &regression(),
+    ));
+    assert_eq!(
+        messages(&e),
+        vec!["data file: invalid JSON at line 2, column 21: trailing comma"]
+    );
+}
+
+#[test]
+fn issue_16_syntax_errors_are_shown_in_the_data_file_not_the_model() {
+    let model = bnnppl::api::Model::from_str(
+        "m.bnn",
+        "data { y: vector[N] }\nparam { mu: real }\nprior { mu ~ normal(0, 1) }\nlikelihood { y ~ normal(mu, 1) }\n",
+    )
+    .expect("model checks");
+    let err = model
+        .bind_json("{\"y\": [1, NaN,\n  2 3]}")
+        .expect_err("missing comma");
+    assert_eq!(
+        err.rendered,
+        "error: data file: invalid JSON at line 2, column 5: expected `,` or `]`\n \
+         --> <data>:2:5\n  |\n2 |   2 3]}\n  |     ^\n  = help: the data file must be valid \
+         JSON; non-finite values may be written NaN, Infinity and -Infinity, bare or as \
+         strings\n\n<data>: 1 error\n"
+    );
+    // From a file, the arrow names the file.
+    let dir = std::env::temp_dir().join(format!("bnnppl-data-16-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let path = dir.join("bad.json");
+    std::fs::write(&path, "{\"y\": [1, 2]\n").expect("write");
+    let err = model.bind_file(&path).expect_err("unclosed object");
+    assert!(
+        err.rendered
+            .contains(&format!("--> {}:2:1", path.display())),
+        "{}",
+        err.rendered
+    );
+    // And bound data with bare tokens fails on the value, at the model's declaration.
+    std::fs::write(&path, "{\"y\": [1, NaN]}").expect("write");
+    let err = model.bind_file(&path).expect_err("NaN");
+    assert!(
+        err.rendered
+            .starts_with("error: data field 'y': value at index 1 is NaN, but data must be finite\n --> m.bnn:1:8"),
+        "{}",
+        err.rendered
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn issue_16_the_data_fingerprint_changes_with_any_value_or_size() {
+    // No fields and no sizes: nothing is fed to FNV-1a, so the hash is its 64-bit offset basis.
+    assert_eq!(
+        bnnppl::data::BoundData::default().fingerprint(),
+        "cbf29ce484222325"
+    );
+    let fingerprint = |text: &str| ok(bind_json(text, &regression())).data.fingerprint();
+    let base = fingerprint(r#"{"x": [[1, 2], [3, 4]], "y": [0.5, 1.5]}"#);
+    assert_eq!(base.len(), 16);
+    // The same values written otherwise are the same data.
+    assert_eq!(
+        fingerprint(r#"{"y": [0.5, 1.50], "x": [[1.0, 2], [3, 4e0]]}"#),
+        base
+    );
+    // One value, or the same values in another shape, are other data.
+    for other in [
+        r#"{"x": [[1, 2], [3, 4]], "y": [0.5, 1.5000001]}"#,
+        r#"{"x": [[1], [2]], "y": [3, 4]}"#,
+    ] {
+        assert_ne!(fingerprint(other), base, "{other}");
+    }
+}

@@ -3,13 +3,12 @@
 //! and a `fit.json` of how each fit ended.
 
 use super::check::{bind_posterior, load};
-use super::run::{run, write_file, Ran, RunSpec, SaveKind};
+use super::run::{run, write_file, OutputArgs, Ran, RunSpec, SaveKind};
 use super::svi::{run_svi, InitKind, Target, MAP_STEPS};
 use super::{Failure, ModelArgs, Output, EXIT_INTERRUPTED};
 use crate::engine::svi::{Decay, GuideKind, Init};
 use crate::engine::{Engine, Ensemble, Map, MapResult, Optimizer, Svi};
 use clap::ValueEnum;
-use std::path::PathBuf;
 
 /// The optimization-based methods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -88,9 +87,9 @@ pub struct FitArgs {
     /// Seed of the fits and the draws; member k uses its own stream of it.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Output directory (default: output/<model stem>/).
-    #[arg(long)]
-    pub output: Option<PathBuf>,
+    /// Where the run writes.
+    #[command(flatten)]
+    pub out: OutputArgs,
     /// What to store per draw.
     #[arg(long, value_enum, default_value_t = SaveKind::All)]
     pub save: SaveKind,
@@ -164,7 +163,7 @@ pub fn fit(args: &FitArgs) -> Result<Output, Failure> {
             };
             let target = Target {
                 model: &args.model,
-                output: &args.output,
+                out: &args.out,
                 save: args.save,
                 quiet: args.quiet,
             };
@@ -196,7 +195,7 @@ fn run_modes<E: Engine<Fit = MapResult>>(
     let spec = RunSpec {
         posterior: &post,
         model: &args.model,
-        output: &args.output,
+        out: &args.out,
         save: args.save.into(),
         seed: args.seed,
         chain_ids,

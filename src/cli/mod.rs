@@ -24,7 +24,8 @@ pub const EXIT_USAGE: i32 = 64;
 pub const EXIT_MODEL: i32 = 65;
 /// Exit code for an internal error.
 pub const EXIT_INTERNAL: i32 = 70;
-/// Exit code of `diagnose` when a gradient disagrees with finite differences.
+/// Exit code of `diagnose` when a gradient disagrees with its forward-mode reference, or with
+/// finite differences where no kink explains it.
 pub const EXIT_CHECK_FAILED: i32 = 1;
 /// Exit code when an output file cannot be written.
 pub const EXIT_IO: i32 = 74;
@@ -34,7 +35,7 @@ pub const EXIT_INTERRUPTED: i32 = 130;
 const AFTER_HELP: &str = "\
 Exit codes:
   0   success
-  1   diagnose: a gradient disagrees with finite differences
+  1   diagnose: a gradient disagrees with its reference or with finite differences
   64  usage error (unknown flag, missing argument, unreadable model file)
   65  the model or its data has errors (each printed with file:line:column)
   70  internal error in bnnppl (please report it)
@@ -71,7 +72,8 @@ pub enum Command {
     /// Summarize the draws of a `sample` output directory or of CmdStan CSV files.
     #[command(after_help = AFTER_HELP)]
     Summary(summary::SummaryArgs),
-    /// Compare the gradient with finite differences at random points.
+    /// Check the gradient at random points against its forward-mode reference and finite
+    /// differences.
     #[command(after_help = AFTER_HELP)]
     Diagnose(diagnose::DiagnoseArgs),
     /// Posterior predictive on new inputs: per-row CSV, uncertainty split, metrics, plots.

@@ -109,8 +109,9 @@ fn prepare(
         e => Failure::model(format!("error: {e}")),
     })?;
     stderr.push_str(inputs.rendered_warnings());
-    let set = predict::read_draws(draws, inputs.layout())
+    let (set, unfinished) = predict::read_run(draws, inputs.layout())
         .map_err(|e| Failure::usage(format!("error: {e}")))?;
+    stderr.push_str(&super::summary::unfinished_warnings(&unfinished));
     if set.theta.is_empty() {
         return Err(Failure::usage(format!(
             "error: the chain files in {} hold no draws",

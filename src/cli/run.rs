@@ -3,7 +3,7 @@
 //! summary written at the end.
 
 use super::{Failure, ModelArgs, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_IO, EXIT_MODEL, EXIT_USAGE};
-use crate::draws::{columns, run_config, CsvFactory, Draws, Save};
+use crate::draws::{columns, earlier_run_files, run_config, CsvFactory, Draws, RunWrites, Save};
 use crate::engine::{
     Engine, EngineError, InitFailure, Phase, ProgressEvent, ProgressFn, RunControl,
 };
@@ -32,21 +32,83 @@ impl From<SaveKind> for Save {
     }
 }
 
+/// Where a run writes, for every engine's command.
+#[derive(Debug, clap::Args)]
+pub struct OutputArgs {
+    /// Output directory (default: output/<model stem>/).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Remove an earlier run's files from the output directory before this run writes its own
+    /// (without it, a directory holding another run's files is refused).
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+/// A run's output directory, created, and whether an earlier run's files in it are removed.
+#[derive(Debug, Clone)]
+pub struct OutputDir {
+    /// The model's stem, for the configuration lines.
+    pub stem: String,
+    /// The directory.
+    pub path: PathBuf,
+    /// `--overwrite`.
+    pub overwrite: bool,
+}
+
 /// The model's stem and the output directory (`--output`, else `output/<stem>/`), created.
-fn output_dir(model: &ModelArgs, output: &Option<PathBuf>) -> Result<(String, PathBuf), Failure> {
+fn output_dir(model: &ModelArgs, args: &OutputArgs) -> Result<OutputDir, Failure> {
     let stem = model
         .model
         .file_stem()
         .map(|s| s.to_string_lossy().to_string())
         .unwrap_or_else(|| "model".into());
-    let dir = output
+    let path = args
+        .output
         .clone()
         .unwrap_or_else(|| PathBuf::from("output").join(&stem));
-    std::fs::create_dir_all(&dir).map_err(|e| Failure {
-        message: format!("error: cannot create {}: {e}", dir.display()),
+    std::fs::create_dir_all(&path).map_err(|e| Failure {
+        message: format!("error: cannot create {}: {e}", path.display()),
         code: EXIT_IO,
     })?;
-    Ok((stem, dir))
+    Ok(OutputDir {
+        stem,
+        path,
+        overwrite: args.overwrite,
+    })
+}
+
+/// Makes room for a run in its output directory: an earlier run's files there (see
+/// [`earlier_run_files`]) are refused, naming them (64), or removed with `--overwrite`, so
+/// that no stale chain is ever read with the new ones.
+fn clear_for_run(out: &OutputDir, new: &RunWrites<'_>) -> Result<(), Failure> {
+    let io = |path: &Path, what: &str, e: std::io::Error| Failure {
+        message: format!("error: cannot {what} {}: {e}", path.display()),
+        code: EXIT_IO,
+    };
+    let earlier = earlier_run_files(&out.path, new).map_err(|e| io(&out.path, "read", e))?;
+    if earlier.is_empty() {
+        return Ok(());
+    }
+    if !out.overwrite {
+        let names: Vec<String> = earlier
+            .iter()
+            .map(|p| {
+                p.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .to_string()
+            })
+            .collect();
+        return Err(Failure::usage(format!(
+            "error: {} already holds the files of another run: {}\n  = help: pass --overwrite to remove them first, or --output DIR to write this run elsewhere",
+            out.path.display(),
+            names.join(", ")
+        )));
+    }
+    for path in &earlier {
+        std::fs::remove_file(path).map_err(|e| io(path, "remove", e))?;
+    }
+    Ok(())
 }
 
 /// The exit code and message of an engine's failure — the same for every engine.
@@ -106,8 +168,9 @@ pub struct RunSpec<'a> {
     pub posterior: &'a Posterior,
     /// The model file (its stem names the run) and data.
     pub model: &'a ModelArgs,
-    /// `--output`: the output directory, created once the settings have been checked.
-    pub output: &'a Option<PathBuf>,
+    /// `--output` and `--overwrite`: the directory is created once the settings have been
+    /// checked.
+    pub out: &'a OutputArgs,
     /// What is stored per draw.
     pub save: Save,
     /// The run's seed (for the predict block's draws).
@@ -143,19 +206,27 @@ pub struct Ran<X> {
 }
 
 /// Runs `engine` on the posterior through the CSV draws sink, with Ctrl-C and progress bars.
-/// The settings are checked first: settings that cannot run create no output directory.
+/// The settings are checked first (settings that cannot run create no output directory), then
+/// the output directory must hold no other run's files.
 pub fn run<E: Engine>(engine: &E, spec: RunSpec<'_>) -> Result<Ran<E::Fit>, Failure> {
     let post = spec.posterior;
     engine
         .check_settings(post.layout().dim(), post.n_rows())
         .map_err(engine_failure)?;
-    let (stem, dir) = output_dir(spec.model, spec.output)?;
-    let chain_ids = spec
-        .chain_ids
-        .unwrap_or_else(|| (0..engine.chains()).collect());
-    let config = run_config(&stem, engine, spec.posterior);
+    let out = output_dir(spec.model, spec.out)?;
+    let every: Vec<usize> = (0..engine.chains()).collect();
+    let chain_ids = spec.chain_ids.unwrap_or_else(|| every.clone());
+    let config = run_config(&out.stem, engine, spec.posterior);
+    clear_for_run(
+        &out,
+        &RunWrites {
+            config: &config,
+            chains: &chain_ids,
+            every_chain: chain_ids == every,
+        },
+    )?;
     let factory = CsvFactory {
-        dir: dir.clone(),
+        dir: out.path.clone(),
         posterior: spec.posterior.clone(),
         save: spec.save,
         seed: spec.seed,
@@ -184,7 +255,7 @@ pub fn run<E: Engine>(engine: &E, spec: RunSpec<'_>) -> Result<Ran<E::Fit>, Fail
         .unzip();
     let (columns, _) = columns(spec.posterior, spec.save);
     Ok(Ran {
-        dir,
+        dir: out.path,
         draws: Draws { columns, chains },
         fits,
         files,

@@ -3,12 +3,11 @@
 //! summary at the end.
 
 use super::check::{bind_posterior, load};
-use super::run::{run, write_file, RunSpec, SaveKind};
+use super::run::{run, write_file, OutputArgs, RunSpec, SaveKind};
 use super::{Failure, ModelArgs, Output, EXIT_INTERRUPTED};
 use crate::engine::{Hmc, Init, MassMatrix, Nuts};
 use crate::posterior::{Posterior, UnconstrainError};
 use clap::ValueEnum;
-use std::path::PathBuf;
 
 /// Which sampler runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -72,9 +71,9 @@ pub struct SampleArgs {
     /// values by parameter name. Default: uniform(−2, 2) on the unconstrained scale.
     #[arg(long)]
     pub init: Option<String>,
-    /// Output directory (default: output/<model stem>/).
-    #[arg(long)]
-    pub output: Option<PathBuf>,
+    /// Where the run writes.
+    #[command(flatten)]
+    pub out: OutputArgs,
     /// What to store per draw.
     #[arg(long, value_enum, default_value_t = SaveKind::All)]
     pub save: SaveKind,
@@ -151,7 +150,7 @@ pub fn sample(args: &SampleArgs) -> Result<Output, Failure> {
     let spec = RunSpec {
         posterior: &post,
         model: &args.model,
-        output: &args.output,
+        out: &args.out,
         save,
         seed: args.seed,
         chain_ids: Some(chain_ids),

@@ -2,7 +2,7 @@
 //! trace plots.
 
 use super::{Failure, Output};
-use crate::draws::{chain_files, ReadDraws, RunFilesError};
+use crate::draws::{chain_files, ReadDraws, RunFilesError, Unfinished};
 use crate::summary::{report, ReportInput};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -24,7 +24,9 @@ fn run_files_failure(e: RunFilesError) -> Failure {
     let message = format!("error: {e}");
     match e {
         RunFilesError::Read { .. } | RunFilesError::NoChainFiles { .. } => Failure::usage(message),
-        RunFilesError::Parse { .. } | RunFilesError::OtherColumns { .. } => Failure::model(message),
+        RunFilesError::Parse { .. }
+        | RunFilesError::OtherRun { .. }
+        | RunFilesError::OtherColumns { .. } => Failure::model(message),
     }
 }
 
@@ -33,11 +35,19 @@ fn run_chain_files(dir: &Path) -> Result<Vec<PathBuf>, Failure> {
     chain_files(dir).map_err(run_files_failure)
 }
 
-/// The report input of chain files, failing as the CLI fails.
-fn read_inputs(files: &[PathBuf]) -> Result<ReportInput, Failure> {
-    ReadDraws::from_files(files)
-        .map(|r| r.report_input())
-        .map_err(run_files_failure)
+/// The report input of chain files, failing as the CLI fails, and a warning line for every
+/// unfinished last line skipped.
+fn read_inputs(files: &[PathBuf]) -> Result<(ReportInput, String), Failure> {
+    let read = ReadDraws::from_files(files).map_err(run_files_failure)?;
+    Ok((read.report_input(), unfinished_warnings(&read.unfinished)))
+}
+
+/// `warning: …` for every unfinished last line skipped, one per line.
+pub fn unfinished_warnings(unfinished: &[Unfinished]) -> String {
+    unfinished
+        .iter()
+        .map(|u| format!("warning: {u}\n"))
+        .collect()
 }
 
 /// `bnnppl summary`.
@@ -50,11 +60,11 @@ pub fn summary(args: &SummaryArgs) -> Result<Output, Failure> {
             files.push(p.clone());
         }
     }
-    let input = read_inputs(&files)?;
+    let (input, warnings) = read_inputs(&files)?;
     let (text, _) = report(&input, args.all);
     Ok(Output {
         stdout: text,
-        stderr: String::new(),
+        stderr: warnings,
     })
 }
 
@@ -73,7 +83,7 @@ pub struct PlotArgs {
 
 /// `bnnppl plot`: trace and rank plots of chosen quantities.
 pub fn plot(args: &PlotArgs) -> Result<Output, Failure> {
-    let input = read_inputs(&run_chain_files(&args.dir)?)?;
+    let (input, warnings) = read_inputs(&run_chain_files(&args.dir)?)?;
     if args.output.is_some() && args.trace.len() > 1 {
         return Err(Failure::usage(
             "error: --output takes one --trace; leave it out for several",
@@ -108,6 +118,6 @@ pub fn plot(args: &PlotArgs) -> Result<Output, Failure> {
     }
     Ok(Output {
         stdout: written,
-        stderr: String::new(),
+        stderr: warnings,
     })
 }

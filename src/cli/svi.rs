@@ -3,13 +3,12 @@
 //! trace (elbo.csv, by the draws sink) and guide.json.
 
 use super::check::{bind_posterior, load};
-use super::run::{run, write_file, RunSpec, SaveKind};
+use super::run::{run, write_file, OutputArgs, RunSpec, SaveKind};
 use super::{Failure, ModelArgs, Output, EXIT_INTERRUPTED};
 use crate::engine::svi::{Decay, GuideKind, Init};
 use crate::engine::Svi;
 use clap::ValueEnum;
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 /// Adam steps of the `--init map` warm start.
 pub const MAP_STEPS: usize = 300;
@@ -65,9 +64,9 @@ pub struct SviArgs {
     /// Seed of the fit and of the draws.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Output directory (default: output/<model stem>/).
-    #[arg(long)]
-    pub output: Option<PathBuf>,
+    /// Where the run writes.
+    #[command(flatten)]
+    pub out: OutputArgs,
     /// What to store per draw.
     #[arg(long, value_enum, default_value_t = SaveKind::All)]
     pub save: SaveKind,
@@ -98,7 +97,7 @@ pub fn svi(args: &SviArgs) -> Result<Output, Failure> {
     };
     let target = Target {
         model: &args.model,
-        output: &args.output,
+        out: &args.out,
         save: args.save,
         quiet: args.quiet,
     };
@@ -110,8 +109,8 @@ pub fn svi(args: &SviArgs) -> Result<Output, Failure> {
 pub struct Target<'a> {
     /// Model and data.
     pub model: &'a ModelArgs,
-    /// `--output`.
-    pub output: &'a Option<PathBuf>,
+    /// `--output` and `--overwrite`.
+    pub out: &'a OutputArgs,
     /// `--save`.
     pub save: SaveKind,
     /// `--quiet`.
@@ -128,7 +127,7 @@ pub fn run_svi(settings: &Svi, target: &Target<'_>) -> Result<Output, Failure> {
     let spec = RunSpec {
         posterior: &post,
         model: target.model,
-        output: target.output,
+        out: target.out,
         save,
         seed: settings.seed,
         chain_ids: None,

@@ -2,6 +2,7 @@
 
 use super::bind::{finish, Capped, Field};
 use super::messages::{json_syntax, Expected, Found};
+use super::tokens::quote_bare_tokens;
 use super::{find_decl, At, Bound, DataError, DataFormat, DataWarning, Index};
 use crate::ir::{DataDecl, DataType, Dim};
 use serde_json::Value;
@@ -9,7 +10,11 @@ use std::collections::BTreeSet;
 
 /// Binds CmdStan-style JSON text to the data block.
 pub fn bind_json(text: &str, decls: &[DataDecl]) -> Result<Bound, Vec<DataError>> {
-    let root: Value = serde_json::from_str(text).map_err(|e| vec![json_syntax(&e)])?;
+    let quoted = quote_bare_tokens(text);
+    let root: Value = serde_json::from_str(&quoted.text).map_err(|e| {
+        let (line, column) = quoted.original_position(text, e.line(), e.column());
+        vec![json_syntax(&e, line, column)]
+    })?;
     let Value::Object(map) = root else {
         return Err(vec![DataError::JsonNotObject {
             found: Found::Json(&root).to_string(),
@@ -34,8 +39,30 @@ pub fn bind_json(text: &str, decls: &[DataDecl]) -> Result<Bound, Vec<DataError>
             }
         })
         .collect();
-    // Sizes written as fields (CmdStan's habit: "N": 100) are checked, not reported unused.
+    // Sizes written as fields (CmdStan's habit: "N": 100) are checked, not reported unused:
+    // each must be a finite number here, and agree with the shapes once they are bound.
     let syms = size_symbols(decls);
+    let sizes: Vec<(&String, &Value)> = map
+        .iter()
+        .filter(|(k, _)| find_decl(decls, k).is_none() && syms.contains(k.as_str()))
+        .collect();
+    let mut size_values = Vec::with_capacity(sizes.len());
+    for (k, v) in sizes {
+        match json_number(v) {
+            Some(value) if value.is_finite() => size_values.push((k, value)),
+            Some(value) => errors.push(DataError::NotFinite {
+                field: k.clone(),
+                at: None,
+                value,
+            }),
+            None => errors.push(DataError::WrongShape {
+                field: k.clone(),
+                at: None,
+                expected: Expected::Number.to_string(),
+                found: Found::Json(v).to_string(),
+            }),
+        }
+    }
     let warnings = map
         .keys()
         .filter(|k| find_decl(decls, k).is_none() && !syms.contains(k.as_str()))
@@ -45,12 +72,10 @@ pub fn bind_json(text: &str, decls: &[DataDecl]) -> Result<Bound, Vec<DataError>
         })
         .collect();
     let bound = finish(decls, fields, errors, warnings)?;
-    let disagreements: Vec<DataError> = map
-        .iter()
-        .filter(|(k, _)| find_decl(decls, k).is_none() && syms.contains(k.as_str()))
-        .filter_map(|(k, v)| {
+    let disagreements: Vec<DataError> = size_values
+        .into_iter()
+        .filter_map(|(k, value)| {
             let actual = bound.data.dim(k)?;
-            let value = v.as_f64().unwrap_or(f64::NAN);
             (value != actual as f64).then(|| DataError::SizeDisagrees {
                 field: k.clone(),
                 value,
@@ -83,15 +108,20 @@ fn size_symbols(decls: &[DataDecl]) -> BTreeSet<&str> {
     out
 }
 
-/// A JSON number, or one of the strings CmdStan writes for non-finite values.
-fn json_number(v: &Value) -> Option<f64> {
+/// A JSON number, or one of the strings CmdStan writes for non-finite values (which bare
+/// `NaN`, `Infinity`, … have become by now, see [`super::tokens`]).
+pub(super) fn json_number(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
-        // Rust's parser reads "inf", "-Infinity", "NaN" in any case; finite strings such as
-        // "1.5" are rejected, as CmdStan does.
-        Value::String(s) => s.trim().parse::<f64>().ok().filter(|x| !x.is_finite()),
+        Value::String(s) => non_finite_string(s),
         _ => None,
     }
+}
+
+/// The value of a string CmdStan reads as a non-finite number. Rust's parser reads "inf",
+/// "-Infinity", "NaN" in any case; finite strings such as "1.5" are rejected, as CmdStan does.
+fn non_finite_string(s: &str) -> Option<f64> {
+    s.trim().parse::<f64>().ok().filter(|x| !x.is_finite())
 }
 
 /// One field from its JSON value, or `None` (with its errors pushed) when it cannot be read.

@@ -1,9 +1,10 @@
 //! The wording of every data error and warning: the types that carry them, their one-line Displays, their diagnostics and help texts, and the phrases the readers put into them.
 
+use super::json::json_number;
 use super::{find_decl, DataFormat, MAX_ERRORS_PER_FIELD};
 use crate::diagnostic::Diagnostic;
 use crate::ir::{DataDecl, DataType, Dim};
-use crate::source::Span;
+use crate::source::{SourceFile, Span};
 use serde_json::Value;
 use std::fmt;
 
@@ -161,7 +162,7 @@ pub enum DataError {
     JsonSyntax {
         /// 1-based line in the data file.
         line: usize,
-        /// 1-based column in the data file.
+        /// 1-based column in the data file, in characters.
         column: usize,
         /// serde_json's description, without its location.
         message: String,
@@ -440,6 +441,40 @@ impl DataError {
         }
     }
 
+    /// A diagnostic located in the data file itself, for errors that have a place there (a
+    /// JSON syntax error); `None` for the rest, which belong to a field of the data block.
+    pub fn to_file_diagnostic(&self, file: &SourceFile) -> Option<Diagnostic> {
+        match self {
+            DataError::JsonSyntax { line, column, .. } => {
+                let at = file.offset(*line, *column);
+                let diag = Diagnostic::error(self.to_string(), Span::new(at, at + 1));
+                Some(match self.help(&[]) {
+                    Some(h) => diag.with_help(h),
+                    None => diag,
+                })
+            }
+            DataError::Unreadable { .. }
+            | DataError::UnknownFormat { .. }
+            | DataError::JsonNotObject { .. }
+            | DataError::CsvSyntax { .. }
+            | DataError::MoreCsvErrors { .. }
+            | DataError::DuplicateColumn { .. }
+            | DataError::Missing { .. }
+            | DataError::WrongShape { .. }
+            | DataError::RaggedRow { .. }
+            | DataError::MatrixColumnGap { .. }
+            | DataError::ScalarColumnVaries { .. }
+            | DataError::NotFinite { .. }
+            | DataError::NotInteger { .. }
+            | DataError::OutOfRange { .. }
+            | DataError::DimMismatch { .. }
+            | DataError::BadDimValue { .. }
+            | DataError::SizeDisagrees { .. }
+            | DataError::UnboundDim { .. }
+            | DataError::MoreProblems { .. } => None,
+        }
+    }
+
     fn help(&self, decls: &[DataDecl]) -> Option<String> {
         let help = match self {
             DataError::Unreadable { .. } => "check the path, or pass the data file with --data FILE".to_string(),
@@ -447,7 +482,7 @@ impl DataError {
                 "write the data as CmdStan-style JSON (.json) or as a CSV table with a header row (.csv)".to_string()
             }
             DataError::JsonSyntax { .. } => {
-                "the data file must be valid JSON; non-finite values are written as strings, \"NaN\" or \"inf\"".to_string()
+                "the data file must be valid JSON; non-finite values may be written NaN, Infinity and -Infinity, bare or as strings".to_string()
             }
             DataError::JsonNotObject { .. } => {
                 "write the data as one object, e.g. {\"x\": [[1, 2], [3, 4]], \"y\": [0.5, 1.5]}".to_string()
@@ -705,14 +740,17 @@ impl fmt::Display for Found<'_> {
     }
 }
 
-/// A JSON value by its kind: `a number`, `the string "abc"`, `an array of arrays`.
+/// A JSON value by its kind: `a number`, `the string "abc"`, `an array of arrays`. The
+/// non-finite tokens the reader takes as numbers (`NaN`, `"-inf"`) are numbers here too.
 fn describe_json(v: &Value) -> String {
+    let is_number = |v: &Value| json_number(v).is_some();
     match v {
         Value::Null => "null".to_string(),
         Value::Bool(b) => format!("the boolean {b}"),
         Value::Number(_) => "a number".to_string(),
+        Value::String(_) if is_number(v) => "a number".to_string(),
         Value::String(s) => format!("the string {}", quote_short(s)),
-        Value::Array(items) if !items.is_empty() && items.iter().all(|i| i.is_number()) => {
+        Value::Array(items) if !items.is_empty() && items.iter().all(is_number) => {
             "an array of numbers".to_string()
         }
         Value::Array(items) if !items.is_empty() && items.iter().all(|i| i.is_array()) => {
@@ -732,16 +770,17 @@ fn quote_short(s: &str) -> String {
     format!("{out:?}")
 }
 
-/// A JSON parse error in our words: serde_json's message, its location moved into the fields.
-pub(super) fn json_syntax(e: &serde_json::Error) -> DataError {
+/// A JSON parse error in our words: serde_json's message, its location (given as a line and a
+/// column in characters of the file as written) moved into the fields.
+pub(super) fn json_syntax(e: &serde_json::Error, line: usize, column: usize) -> DataError {
     let full = e.to_string();
     let message = match full.rsplit_once(" at line ") {
         Some((m, _)) => m.to_string(),
         None => full,
     };
     DataError::JsonSyntax {
-        line: e.line(),
-        column: e.column(),
+        line,
+        column,
         message,
     }
 }

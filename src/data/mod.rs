@@ -4,9 +4,12 @@
 //!
 //! - **JSON**, in CmdStan's layout: one object with an entry per field. A scalar is a number; a
 //!   vector or `int[N]` is an array of numbers (a bare number is accepted as a length-1 array, as
-//!   CmdStan does); a matrix is an array of rows. The strings CmdStan writes for non-finite values
-//!   (`"inf"`, `"-inf"`, `"Infinity"`, `"NaN"`, any case) are read as numbers so that they fail the
-//!   finiteness check with a message naming the element, rather than a confusing type error.
+//!   CmdStan does); a matrix is an array of rows. The tokens CmdStan reads for non-finite values,
+//!   bare (`NaN`, `Inf`, `Infinity`, `-Inf`, `-Infinity`, as Python's `json.dump` writes them) or
+//!   as strings (`"inf"`, `"-inf"`, `"Infinity"`, `"NaN"`, any case), are read as numbers in
+//!   every place a number can stand, so that they fail the finiteness check with a message naming
+//!   the element, rather than a confusing syntax or type error. A syntax error is located in the
+//!   data file (line and column in characters), not in the model.
 //! - **CSV**, a table with a header row: vector or `int[N]` field `y` is column `y`; matrix `x` is
 //!   columns `x.0, x.1, …` (0-based, all present, no gap; D is their count). Every table field has
 //!   one value per row, so all share the row count. A scalar can come from a CSV file only as a
@@ -34,20 +37,22 @@
 //!
 //! # Layout
 //!
-//! `json` and `csv` read a file into fields, `bind` binds their dimensions and checks their
-//! values for both, and `messages` holds the wording of every error and warning, including the
-//! phrases the readers put into them.
+//! `json` and `csv` read a file into fields (`tokens` quotes bare non-finite tokens for
+//! `json`), `bind` binds their dimensions and checks their values for both, and `messages` holds
+//! the wording of every error and warning, including the phrases the readers put into them.
 
 mod bind;
 mod csv;
 mod json;
 mod messages;
+mod tokens;
 
 pub use self::csv::bind_csv;
 pub use self::json::bind_json;
 pub use self::messages::{At, DataError, DataWarning, DimRole, DimSource, Index, Limit};
 
 use crate::ir::DataDecl;
+use crate::source::SourceFile;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
@@ -93,6 +98,56 @@ impl BoundData {
     /// The size bound to a dimension symbol.
     pub fn dim(&self, sym: &str) -> Option<usize> {
         self.dims.get(sym).copied()
+    }
+
+    /// A fingerprint of the data: 16 hex digits of a 64-bit FNV-1a hash over every field's
+    /// name, kind, shape and values (their bits), and every dimension's name and size, in name
+    /// order. Runs write it in their configuration lines so that chains run on different data
+    /// are not merged; it is stable across platforms and versions, not a cryptographic hash.
+    pub fn fingerprint(&self) -> String {
+        let mut h = Fnv1a::default();
+        for (field, v) in &self.fields {
+            h.text(field);
+            h.word(u64::from(v.is_int));
+            h.word(v.shape.len() as u64);
+            for &n in &v.shape {
+                h.word(n as u64);
+            }
+            for x in &v.values {
+                h.word(x.to_bits());
+            }
+        }
+        for (sym, &n) in &self.dims {
+            h.text(sym);
+            h.word(n as u64);
+        }
+        format!("{:016x}", h.0)
+    }
+}
+
+/// The 64-bit FNV-1a hash (Fowler, Noll, Vo), fed little-endian words and length-prefixed text.
+struct Fnv1a(u64);
+
+impl Default for Fnv1a {
+    fn default() -> Fnv1a {
+        // FNV-1a's 64-bit offset basis.
+        Fnv1a(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv1a {
+    fn bytes(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            // FNV-1a's 64-bit prime.
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    fn word(&mut self, w: u64) {
+        self.bytes(&w.to_le_bytes());
+    }
+    fn text(&mut self, s: &str) {
+        self.word(s.len() as u64);
+        self.bytes(s.as_bytes());
     }
 }
 
@@ -149,21 +204,45 @@ impl DataFormat {
     }
 }
 
+/// A data file as read: its path and text (to show a syntax error in it) and its format.
+#[derive(Debug, Clone)]
+pub struct DataFile {
+    /// The path as given, and the whole text.
+    pub source: SourceFile,
+    /// JSON or CSV, by the extension.
+    pub format: DataFormat,
+}
+
+impl DataFile {
+    /// Reads a data file, choosing JSON or CSV by its extension.
+    pub fn read(path: &Path) -> Result<DataFile, Vec<DataError>> {
+        let shown = path.display().to_string();
+        let format = DataFormat::from_path(path).ok_or_else(|| {
+            vec![DataError::UnknownFormat {
+                path: shown.clone(),
+            }]
+        })?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            vec![DataError::Unreadable {
+                path: shown.clone(),
+                reason: e.to_string(),
+            }]
+        })?;
+        Ok(DataFile {
+            source: SourceFile::new(shown, text),
+            format,
+        })
+    }
+
+    /// Binds the file's text to the data block.
+    pub fn bind(&self, decls: &[DataDecl]) -> Result<Bound, Vec<DataError>> {
+        bind_str(&self.source.text, self.format, decls)
+    }
+}
+
 /// Reads and binds a data file, choosing JSON or CSV by its extension.
 pub fn bind_file(path: &Path, decls: &[DataDecl]) -> Result<Bound, Vec<DataError>> {
-    let shown = path.display().to_string();
-    let format = DataFormat::from_path(path).ok_or_else(|| {
-        vec![DataError::UnknownFormat {
-            path: shown.clone(),
-        }]
-    })?;
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        vec![DataError::Unreadable {
-            path: shown,
-            reason: e.to_string(),
-        }]
-    })?;
-    bind_str(&text, format, decls)
+    DataFile::read(path)?.bind(decls)
 }
 
 /// Binds data text in the given format.

@@ -24,11 +24,13 @@
 
 mod read;
 mod run;
+mod run_dir;
 mod sinks;
 
-pub use read::{chain_files, DrawsError, ReadDraws, RunFilesError};
+pub use read::{chain_files, DrawsError, ReadDraws, RunDifference, RunFilesError, Unfinished};
 pub use run::{Run, SviFit};
-pub use sinks::{run_config, CsvFactory, CsvSink, MemoryFactory, MemorySink};
+pub use run_dir::{earlier_run_files, RunWrites};
+pub use sinks::{run_config, CsvFactory, CsvSink, MemoryFactory, MemorySink, DATA_HASH};
 
 use crate::engine::{Adaptation, DrawStats};
 use crate::posterior::{OutputEval, Posterior};

@@ -2,6 +2,7 @@
 //! with the run's configuration lines — what `summary`, `plot` and `predict` read — and those
 //! draws mapped back to θ through the parameter layout.
 
+use super::sinks::DATA_HASH;
 use super::{ChainDraws, Draws};
 use crate::engine::DrawStats;
 use crate::lower::{ParamLayout, UnconstrainError};
@@ -36,6 +37,21 @@ pub enum RunFilesError {
         /// The directory.
         dir: PathBuf,
     },
+    /// A file's configuration lines say it comes from another model, or from other data, than
+    /// the first file: the chains are not of one run.
+    #[error(
+        "{} is not of the same run as {}: {difference}; summarize chains of one model on one data set",
+        path.display(),
+        first.display()
+    )]
+    OtherRun {
+        /// The file that differs.
+        path: PathBuf,
+        /// The first file.
+        first: PathBuf,
+        /// What differs.
+        difference: RunDifference,
+    },
     /// A file's quantities differ from the first file's: the chains are not of one run.
     #[error(
         "{} has other columns than {}; summarize chains of one model run",
@@ -50,6 +66,57 @@ pub enum RunFilesError {
     },
 }
 
+/// Which configuration line says two chain files come from different runs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunDifference {
+    /// The `model` line: the file's model, and the first file's.
+    #[error("its model is '{this}', not '{first}'")]
+    Model {
+        /// The first file's model.
+        first: String,
+        /// This file's model.
+        this: String,
+    },
+    /// The `data_hash` line: the file's data fingerprint, and the first file's.
+    #[error("its data differ (data_hash {this}, not {first})")]
+    Data {
+        /// The first file's fingerprint.
+        first: String,
+        /// This file's fingerprint.
+        this: String,
+    },
+}
+
+impl RunDifference {
+    /// How `this` file's configuration lines differ from the `first` file's in the model or the
+    /// data, if they do. A line only one of them has (CmdStan's files, bnnppl's before data
+    /// fingerprints) is not compared.
+    pub fn between(first: &[(String, String)], this: &[(String, String)]) -> Option<Self> {
+        let value = |config: &[(String, String)], key: &str| {
+            config
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        };
+        let differs = |key: &str| match (value(first, key), value(this, key)) {
+            (Some(a), Some(b)) if a != b => Some((a, b)),
+            _ => None,
+        };
+        if let Some((first, this)) = differs("model") {
+            return Some(RunDifference::Model { first, this });
+        }
+        differs(DATA_HASH).map(|(first, this)| RunDifference::Data { first, this })
+    }
+}
+
+/// The chain number `k` of a file named `chain_<k>.csv`.
+pub(super) fn chain_number(name: &str) -> Option<usize> {
+    name.strip_prefix("chain_")?
+        .strip_suffix(".csv")?
+        .parse()
+        .ok()
+}
+
 /// The `chain_<k>.csv` files of a directory, by chain number `k`.
 pub fn chain_files(dir: &Path) -> Result<Vec<PathBuf>, RunFilesError> {
     let mut files: Vec<(usize, PathBuf)> = std::fs::read_dir(dir)
@@ -59,12 +126,7 @@ pub fn chain_files(dir: &Path) -> Result<Vec<PathBuf>, RunFilesError> {
         })?
         .flatten()
         .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().to_string();
-            let k = name
-                .strip_prefix("chain_")?
-                .strip_suffix(".csv")?
-                .parse()
-                .ok()?;
+            let k = chain_number(&e.file_name().to_string_lossy())?;
             Some((k, e.path()))
         })
         .collect();
@@ -104,6 +166,17 @@ pub enum DrawsError {
     },
 }
 
+/// A chain file's last line that was being written when the run was stopped (no line break):
+/// skipped, so the chain ends at its last whole draw.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: line {line} is unfinished (the run was stopped while writing it) and is skipped; the chain ends at its last whole draw", path.display())]
+pub struct Unfinished {
+    /// The chain file.
+    pub path: PathBuf,
+    /// The 1-based line skipped.
+    pub line: usize,
+}
+
 /// Draws read back from a run's CmdStan CSV chain files, with the file of each chain.
 #[derive(Debug, Clone)]
 pub struct ReadDraws {
@@ -113,6 +186,8 @@ pub struct ReadDraws {
     pub files: Vec<PathBuf>,
     /// The first file's configuration lines (the run's settings).
     pub config: Vec<(String, String)>,
+    /// The unfinished last lines skipped, for the caller to warn about.
+    pub unfinished: Vec<Unfinished>,
 }
 
 impl ReadDraws {
@@ -121,10 +196,12 @@ impl ReadDraws {
         ReadDraws::from_files(&chain_files(dir)?)
     }
 
-    /// Reads CmdStan CSV files, one chain each; every file must have the first one's columns.
+    /// Reads CmdStan CSV files, one chain each; every file must be of the first one's model and
+    /// data (by their configuration lines) and have its columns.
     pub fn from_files(files: &[PathBuf]) -> Result<ReadDraws, RunFilesError> {
         let mut draws = Draws::default();
         let mut config = Vec::new();
+        let mut unfinished = Vec::new();
         for (k, path) in files.iter().enumerate() {
             let text = std::fs::read_to_string(path).map_err(|source| RunFilesError::Read {
                 path: path.clone(),
@@ -134,6 +211,12 @@ impl ReadDraws {
                 path: path.clone(),
                 source,
             })?;
+            if let Some(line) = csv.unfinished_line {
+                unfinished.push(Unfinished {
+                    path: path.clone(),
+                    line,
+                });
+            }
             let columns: Vec<String> = csv
                 .columns
                 .iter()
@@ -143,6 +226,12 @@ impl ReadDraws {
             if k == 0 {
                 draws.columns = columns.clone();
                 config = csv.config.clone();
+            } else if let Some(difference) = RunDifference::between(&config, &csv.config) {
+                return Err(RunFilesError::OtherRun {
+                    path: path.clone(),
+                    first: files[0].clone(),
+                    difference,
+                });
             } else if columns != draws.columns {
                 return Err(RunFilesError::OtherColumns {
                     path: path.clone(),
@@ -178,6 +267,7 @@ impl ReadDraws {
             draws,
             files: files.to_vec(),
             config,
+            unfinished,
         })
     }
 

@@ -208,6 +208,9 @@ impl DrawSink for CsvSink {
     }
 }
 
+/// The configuration key of the data's fingerprint.
+pub const DATA_HASH: &str = "data_hash";
+
 /// Makes [`CsvSink`]s writing `DIR/chain_<k>.csv` (k = chain id + 1, as CmdStan numbers chains).
 #[derive(Debug)]
 pub struct CsvFactory {
@@ -262,9 +265,10 @@ impl SinkFactory for CsvFactory {
     }
 }
 
-/// The configuration lines of a run's output, the same frame for every engine: the model,
-/// the version and the engine's name, the engine's run settings, the model's networks (whose
-/// weights `summary` leaves out), then the engine's tuning.
+/// The configuration lines of a run's output, the same frame for every engine: the model and
+/// the fingerprint of its data ([`crate::data::BoundData::fingerprint`], so that chains run on
+/// other data are not merged), the version and the engine's name, the engine's run settings,
+/// the model's networks (whose weights `summary` leaves out), then the engine's tuning.
 pub fn run_config<E: Engine>(
     model: &str,
     engine: &E,
@@ -279,6 +283,7 @@ pub fn run_config<E: Engine>(
         .collect();
     let mut config: Vec<(String, String)> = vec![
         ("model".into(), model.into()),
+        (DATA_HASH.into(), posterior.data().fingerprint()),
         ("bnnppl_version".into(), env!("CARGO_PKG_VERSION").into()),
         ("engine".into(), engine.name().into()),
     ];

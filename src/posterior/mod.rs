@@ -6,9 +6,13 @@
 //! data is bound, each minibatch size once per posterior (shared by every evaluator), and the
 //! likelihood's argument expressions once per chunk size of a prediction.
 
+pub mod gradient_check;
 pub mod predictive;
 
-use crate::autodiff::{backward, backward_weighted, forward, term_label, Eval, Workspace};
+use crate::autodiff::reference::forward_mode_gradient;
+use crate::autodiff::{
+    backward, backward_weighted, forward, kink_sides, term_label, Eval, Workspace,
+};
 use crate::check::verify_dims;
 use crate::data::BoundData;
 use crate::density::{Density, DensityError, Split, Target, Weights};
@@ -303,6 +307,23 @@ impl PosteriorEval {
         let e = forward::<false>(p, &mut self.ws, theta, None);
         checked_value(p, &e, e.prior + e.likelihood)?;
         Ok(e)
+    }
+
+    /// log p(θ) and its gradient by forward-mode num-dual differentiation of the same program,
+    /// one dual direction per coordinate: exact (no step size), slow, independent of the reverse
+    /// sweep — the reference a gradient is checked against.
+    pub fn reference_gradient(&self, theta: &[f64]) -> (f64, Vec<f64>) {
+        let p = &self.post.inner.density;
+        forward_mode_gradient(p, &p.init, theta, 1.0)
+    }
+
+    /// Which side of its kink every non-smooth operation's argument (a ReLU or ELU argument,
+    /// `abs`, a laplace variate; one bit per element) lies on at θ: two points with different
+    /// patterns have a kink between them.
+    pub fn kink_sides(&mut self, theta: &[f64]) -> Vec<bool> {
+        let p = &self.post.inner.density;
+        forward::<false>(p, &mut self.ws, theta, None);
+        kink_sides(p, &self.ws.vals)
     }
 
     /// Writes the stored quantities for θ into `out`; see [`OutputEval::outputs`].

@@ -23,7 +23,7 @@ pub mod plot;
 pub mod trace;
 
 use crate::data::BoundData;
-use crate::draws::{DrawsError, ReadDraws, RunFilesError};
+use crate::draws::{DrawsError, ReadDraws, RunFilesError, Unfinished};
 use crate::ir::{CheckedModel, Distribution};
 use crate::math::special::log_sum_exp;
 use crate::posterior::predictive::{ChunkArgs, Predictive, PredictiveError};
@@ -91,6 +91,15 @@ pub struct DrawSet {
 /// Reads `chain_*.csv` in `dir` (sorted by chain number) and maps every draw's constrained
 /// parameter values to θ through `layout`.
 pub fn read_draws(dir: &Path, layout: &ParamLayout) -> Result<DrawSet, PredictError> {
+    read_run(dir, layout).map(|(set, _)| set)
+}
+
+/// [`read_draws`], with the unfinished last lines it skipped (a run stopped mid-line), for the
+/// caller to warn about.
+pub fn read_run(
+    dir: &Path,
+    layout: &ParamLayout,
+) -> Result<(DrawSet, Vec<Unfinished>), PredictError> {
     let read = ReadDraws::from_dir(dir).map_err(|e| files_error(dir, e))?;
     let theta = read.thetas(layout).map_err(|e| match e {
         DrawsError::Files(e) => files_error(dir, e),
@@ -105,10 +114,11 @@ pub fn read_draws(dir: &Path, layout: &ParamLayout) -> Result<DrawSet, PredictEr
             value,
         },
     })?;
-    Ok(DrawSet {
+    let set = DrawSet {
         theta,
         chain_lens: read.draws.chains.iter().map(|c| c.stats.len()).collect(),
-    })
+    };
+    Ok((set, read.unfinished))
 }
 
 /// The predict error for chain files that cannot be listed or read.
@@ -124,6 +134,17 @@ fn files_error(dir: &Path, e: RunFilesError) -> PredictError {
         RunFilesError::Parse { path, source } => PredictError::Unreadable {
             path,
             reason: source.to_string(),
+        },
+        RunFilesError::OtherRun {
+            path,
+            first,
+            difference,
+        } => PredictError::Unreadable {
+            reason: format!(
+                "it is not of the same run as {}: {difference}",
+                first.display()
+            ),
+            path,
         },
         RunFilesError::OtherColumns { path, first } => PredictError::Unreadable {
             reason: format!("its columns differ from those of {}", first.display()),
@@ -373,11 +394,14 @@ pub fn predict_at(
         }
         start += b;
     }
+    // R-hat and ESS need chains of one length; the chains of a stopped run differ, so each
+    // gives its first draws up to the shortest one's length, as `summary` does.
+    let shortest = draws.chain_lens.iter().copied().min().unwrap_or(0);
     for (row, v) in conv_rows.iter().zip(&conv_values) {
         let mut chains = Vec::new();
         let mut off = 0;
         for &len in &draws.chain_lens {
-            chains.push(v[off..off + len].to_vec());
+            chains.push(v[off..off + shortest].to_vec());
             off += len;
         }
         let usable = chains.iter().all(|c| c.len() >= 4);
@@ -572,6 +596,14 @@ pub fn bind_inputs(
     model: &CheckedModel,
     path: &Path,
 ) -> Result<Inputs, Vec<crate::data::DataError>> {
+    bind_inputs_file(model, &crate::data::DataFile::read(path)?)
+}
+
+/// [`bind_inputs`] on a data file already read.
+pub fn bind_inputs_file(
+    model: &CheckedModel,
+    file: &crate::data::DataFile,
+) -> Result<Inputs, Vec<crate::data::DataError>> {
     let observed = likelihood_term(model).map(|(_, o)| o);
     let take_targets = |data: &BoundData| {
         observed
@@ -579,7 +611,7 @@ pub fn bind_inputs(
             .and_then(|o| data.get(o))
             .map(|v| v.values.clone())
     };
-    match crate::data::bind_file(path, &model.data) {
+    match file.bind(&model.data) {
         Ok(b) => Ok(Inputs {
             targets: take_targets(&b.data),
             data: b.data,
@@ -600,7 +632,7 @@ pub fn bind_inputs(
                 .filter(|d| Some(&d.name) != observed.as_ref())
                 .cloned()
                 .collect();
-            let b = crate::data::bind_file(path, &decls)?;
+            let b = file.bind(&decls)?;
             Ok(Inputs {
                 data: b.data,
                 targets: None,
