@@ -2,12 +2,13 @@
 //! source so every later error can point into it.
 
 use crate::check::{self, Checked};
-use crate::data::{Bound, BoundData, DataError};
+use crate::data::{Bound, BoundData, DataError, DataFormat};
 use crate::diagnostic::{render_all, Diagnostic};
 use crate::ir::CheckedModel;
 use crate::ir::DataDecl;
 use crate::posterior::predictive::{Predictive, PredictiveError};
 use crate::posterior::Posterior;
+use crate::predict::Inputs;
 use crate::source::SourceFile;
 use crate::syntax::{self, ast};
 use std::path::{Path, PathBuf};
@@ -175,10 +176,33 @@ impl Model {
         self.bind_result(crate::data::bind_json(text, &self.checked.data))
     }
 
+    /// Binds data given as text in `format`; see [`Model::bind_file`].
+    pub fn bind_str(&self, text: &str, format: DataFormat) -> Result<Posterior, DataBindError> {
+        self.bind_result(crate::data::bind_str(text, format, &self.checked.data))
+    }
+
     /// Binds a file of inputs for prediction (JSON or CSV): the likelihood's observed field is
     /// optional, and gives the targets when present.
     pub fn bind_inputs(&self, path: impl AsRef<Path>) -> Result<Predictive, BindInputsError> {
-        let (bound, targets) = match crate::predict::bind_inputs(&self.checked, path.as_ref()) {
+        self.predictive(crate::predict::bind_inputs(&self.checked, path.as_ref()))
+    }
+
+    /// Binds inputs for prediction given as text in `format`; see [`Model::bind_inputs`].
+    pub fn bind_inputs_str(
+        &self,
+        text: &str,
+        format: DataFormat,
+    ) -> Result<Predictive, BindInputsError> {
+        self.predictive(crate::predict::bind_inputs_str(&self.checked, text, format))
+    }
+
+    /// Bound inputs (or why they could not be bound) as a [`Predictive`], every problem
+    /// located in the model's data block.
+    fn predictive(
+        &self,
+        result: Result<Inputs, Vec<DataError>>,
+    ) -> Result<Predictive, BindInputsError> {
+        let (bound, targets) = match result {
             Ok(i) => (
                 Ok(Bound {
                     data: i.data,

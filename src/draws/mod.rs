@@ -26,7 +26,7 @@ mod read;
 mod run;
 mod sinks;
 
-pub use read::{chain_files, DrawsError, ReadDraws, RunFilesError};
+pub use read::{chain_files, DrawsError, ReadDraws, RunFilesError, ThetaError};
 pub use run::{Run, SviFit};
 pub use sinks::{run_config, CsvFactory, CsvSink, MemoryFactory, MemorySink};
 

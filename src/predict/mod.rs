@@ -22,9 +22,9 @@ pub mod metrics;
 pub mod plot;
 pub mod trace;
 
-use crate::data::BoundData;
+use crate::data::{Bound, BoundData, DataFormat};
 use crate::draws::{DrawsError, ReadDraws, RunFilesError};
-use crate::ir::{CheckedModel, Distribution};
+use crate::ir::{CheckedModel, DataDecl, Distribution};
 use crate::math::special::log_sum_exp;
 use crate::posterior::predictive::{ChunkArgs, Predictive, PredictiveError};
 use crate::posterior::ParamLayout;
@@ -572,6 +572,24 @@ pub fn bind_inputs(
     model: &CheckedModel,
     path: &Path,
 ) -> Result<Inputs, Vec<crate::data::DataError>> {
+    bind_inputs_with(model, |decls| crate::data::bind_file(path, decls))
+}
+
+/// Binds inputs given as text in `format` for prediction; see [`bind_inputs`].
+pub fn bind_inputs_str(
+    model: &CheckedModel,
+    text: &str,
+    format: DataFormat,
+) -> Result<Inputs, Vec<crate::data::DataError>> {
+    bind_inputs_with(model, |decls| crate::data::bind_str(text, format, decls))
+}
+
+/// [`bind_inputs`] with the reading and binding of the inputs against a list of declarations
+/// given by `bind`.
+fn bind_inputs_with(
+    model: &CheckedModel,
+    bind: impl Fn(&[DataDecl]) -> Result<Bound, Vec<crate::data::DataError>>,
+) -> Result<Inputs, Vec<crate::data::DataError>> {
     let observed = likelihood_term(model).map(|(_, o)| o);
     let take_targets = |data: &BoundData| {
         observed
@@ -579,7 +597,7 @@ pub fn bind_inputs(
             .and_then(|o| data.get(o))
             .map(|v| v.values.clone())
     };
-    match crate::data::bind_file(path, &model.data) {
+    match bind(&model.data) {
         Ok(b) => Ok(Inputs {
             targets: take_targets(&b.data),
             data: b.data,
@@ -600,7 +618,7 @@ pub fn bind_inputs(
                 .filter(|d| Some(&d.name) != observed.as_ref())
                 .cloned()
                 .collect();
-            let b = crate::data::bind_file(path, &decls)?;
+            let b = bind(&decls)?;
             Ok(Inputs {
                 data: b.data,
                 targets: None,
