@@ -63,10 +63,14 @@ def test_the_progress_callback_counts_every_draw():
 
 
 def test_the_progress_callback_counts_svi_steps_then_draws():
+    # About half a second of optimizer steps, then the draws from the guide.
     calls = []
     post = _regression()
-    post.svi(steps=3000, draws=50, seed=1, progress=lambda *c: calls.append(c))
-    assert {c[1] for c in calls} <= {3000 + 50}
+    post.svi(steps=20000, draws=50, seed=1, progress=lambda *c: calls.append(c))
+    assert calls, "the callback was never called"
+    assert {c[1] for c in calls} == {20000 + 50}
+    done = [c[0] for c in calls]
+    assert done == sorted(done) and done[-1] <= 20000 + 50
 
 
 INTERRUPTED = """
