@@ -2,7 +2,7 @@
 //! source so every later error can point into it.
 
 use crate::check::{self, Checked};
-use crate::data::{Bound, BoundData, DataError, DataFile};
+use crate::data::{Bound, BoundData, DataError, DataFile, DataFormat};
 use crate::diagnostic::{render_all, Diagnostic};
 use crate::ir::CheckedModel;
 use crate::ir::DataDecl;
@@ -194,10 +194,34 @@ impl Model {
         )
     }
 
+    /// Binds data given as text in `format`; see [`Model::bind_file`]. A syntax error is shown
+    /// in the text, under the name `<data>`.
+    pub fn bind_str(&self, text: &str, format: DataFormat) -> Result<Posterior, DataBindError> {
+        let file = DataFile::from_text(text, format);
+        self.bind_result(file.bind(&self.checked.data), Some(&file.source))
+    }
+
     /// Binds a file of inputs for prediction (JSON or CSV): the likelihood's observed field is
     /// optional, and gives the targets when present.
     pub fn bind_inputs(&self, path: impl AsRef<Path>) -> Result<Predictive, BindInputsError> {
-        let file = DataFile::read(path.as_ref());
+        self.predictive(DataFile::read(path.as_ref()))
+    }
+
+    /// Binds inputs for prediction given as text in `format`; see [`Model::bind_inputs`].
+    pub fn bind_inputs_str(
+        &self,
+        text: &str,
+        format: DataFormat,
+    ) -> Result<Predictive, BindInputsError> {
+        self.predictive(Ok(DataFile::from_text(text, format)))
+    }
+
+    /// Inputs read (or why not) bound as a [`Predictive`], every problem located in the
+    /// model's data block or, for a syntax error, in the data.
+    fn predictive(
+        &self,
+        file: Result<DataFile, Vec<DataError>>,
+    ) -> Result<Predictive, BindInputsError> {
         let read = file
             .as_ref()
             .map_err(Clone::clone)

@@ -234,6 +234,14 @@ impl DataFile {
         })
     }
 
+    /// Data given as text in `format`, shown as `<data>` where an error points into it.
+    pub fn from_text(text: &str, format: DataFormat) -> DataFile {
+        DataFile {
+            source: SourceFile::new("<data>", text),
+            format,
+        }
+    }
+
     /// Binds the file's text to the data block.
     pub fn bind(&self, decls: &[DataDecl]) -> Result<Bound, Vec<DataError>> {
         bind_str(&self.source.text, self.format, decls)

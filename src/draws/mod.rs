@@ -27,7 +27,9 @@ mod run;
 mod run_dir;
 mod sinks;
 
-pub use read::{chain_files, DrawsError, ReadDraws, RunDifference, RunFilesError, Unfinished};
+pub use read::{
+    chain_files, DrawsError, ReadDraws, RunDifference, RunFilesError, ThetaError, Unfinished,
+};
 pub use run::{Run, SviFit};
 pub use run_dir::{earlier_run_files, RunWrites};
 pub use sinks::{run_config, CsvFactory, CsvSink, MemoryFactory, MemorySink, DATA_HASH};

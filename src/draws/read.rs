@@ -1,6 +1,6 @@
 //! A run's CmdStan CSV chain files (`chain_1.csv`, `chain_2.csv`, …) read back as named draws
-//! with the run's configuration lines — what `summary`, `plot` and `predict` read — and those
-//! draws mapped back to θ through the parameter layout.
+//! with the run's configuration lines — what `summary`, `plot` and `predict` read — and named
+//! draws, read back or in memory, mapped back to θ through the parameter layout.
 
 use super::sinks::DATA_HASH;
 use super::{ChainDraws, Draws};
@@ -283,16 +283,63 @@ impl ReadDraws {
     /// θ of every draw, chains concatenated in file order, each mapped back through `layout`
     /// from the parameters' stored (constrained) columns.
     pub fn thetas(&self, layout: &ParamLayout) -> Result<Vec<Vec<f64>>, DrawsError> {
+        self.draws.thetas(layout).map_err(|e| match e {
+            ThetaError::MissingColumn { chain, column } => DrawsError::MissingColumn {
+                path: self.files[chain].clone(),
+                column,
+            },
+            ThetaError::OutOfSupport {
+                chain,
+                column,
+                value,
+            } => DrawsError::OutOfSupport {
+                path: self.files[chain].clone(),
+                column,
+                value,
+            },
+        })
+    }
+}
+
+/// Why named draws could not be mapped back to θ; `chain` is the position in
+/// [`Draws::chains`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ThetaError {
+    /// A parameter column is absent (the run did not save parameters).
+    #[error("the draws of chain {} have no column '{column}'", chain + 1)]
+    MissingColumn {
+        /// Position of the chain.
+        chain: usize,
+        /// The column name.
+        column: String,
+    },
+    /// A stored value lies outside its parameter's constraint.
+    #[error("chain {}: value {value} of '{column}' lies outside its constraint", chain + 1)]
+    OutOfSupport {
+        /// Position of the chain.
+        chain: usize,
+        /// The column name.
+        column: String,
+        /// The value.
+        value: f64,
+    },
+}
+
+impl Draws {
+    /// θ of every draw (every row of the stored values), chains concatenated in order, each
+    /// mapped back through `layout` from the parameters' stored (constrained) columns, found by
+    /// their CmdStan names; the sampler statistics are not needed.
+    pub fn thetas(&self, layout: &ParamLayout) -> Result<Vec<Vec<f64>>, ThetaError> {
         let index: HashMap<&str, usize> = self
-            .draws
             .columns
             .iter()
             .enumerate()
             .map(|(i, c)| (c.as_str(), i))
             .collect();
-        let width = self.draws.columns.len();
+        let width = self.columns.len();
         let mut thetas = Vec::new();
-        for (chain, path) in self.draws.chains.iter().zip(&self.files) {
+        for (k, chain) in self.chains.iter().enumerate() {
             // The stored column of every element of θ, in θ order.
             let mut source = Vec::with_capacity(layout.dim());
             for p in &layout.params {
@@ -301,14 +348,14 @@ impl ReadDraws {
                     let &c =
                         index
                             .get(column.as_str())
-                            .ok_or_else(|| DrawsError::MissingColumn {
-                                path: path.clone(),
+                            .ok_or_else(|| ThetaError::MissingColumn {
+                                chain: k,
                                 column: column.clone(),
                             })?;
                     source.push(c);
                 }
             }
-            for row in chain.values.chunks(width.max(1)).take(chain.stats.len()) {
+            for row in chain.values.chunks_exact(width.max(1)) {
                 let mut theta = vec![0.0; layout.dim()];
                 layout
                     .unconstrain_into(&mut theta, |p, out| {
@@ -325,8 +372,8 @@ impl ReadDraws {
                             ..
                         } => {
                             let p = layout.params.iter().find(|p| p.name == param);
-                            DrawsError::OutOfSupport {
-                                path: path.clone(),
+                            ThetaError::OutOfSupport {
+                                chain: k,
                                 column: p.map_or(param, |p| p.column_name(index)),
                                 value,
                             }
@@ -392,6 +439,64 @@ mod tests {
         assert_eq!(input.chains[0].lp, [-1.0, -2.0]);
         assert_eq!(input.chains[0].treedepth, [3, 3]);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn draws_in_memory_map_back_to_theta_by_column_name() {
+        let model = crate::api::Model::from_str(
+            "m.bnn",
+            "data { y: vector[N] }
+             param { sigma: real<lower=0>  beta: matrix[2, 2] }
+             prior { sigma ~ normal(0, 1)  beta ~ normal(0, 1) }
+             likelihood { y ~ normal(sum(beta[:, 1]), sigma) }",
+        )
+        .unwrap();
+        let post = model.bind_json(r#"{"y": [0.5]}"#).unwrap();
+        let layout = post.layout();
+        // Columns in any order, with a quantity θ does not use; beta.1.2 is beta[0, 1].
+        let columns = [
+            "beta.2.2", "mu", "beta.1.2", "sigma", "beta.2.1", "beta.1.1",
+        ];
+        let draws = |values: Vec<f64>| Draws {
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            chains: vec![ChainDraws {
+                values,
+                ..ChainDraws::default()
+            }],
+        };
+        let two = draws(vec![
+            22.0,
+            9.0,
+            12.0,
+            1.0,
+            21.0,
+            11.0, //
+            -22.0,
+            9.0,
+            -12.0,
+            std::f64::consts::E,
+            -21.0,
+            -11.0,
+        ]);
+        // θ is [log sigma, beta row-major]: log 1 = 0 and log e = 1 for sigma > 0.
+        assert_eq!(
+            two.thetas(layout).unwrap(),
+            [
+                vec![0.0, 11.0, 12.0, 21.0, 22.0],
+                vec![1.0, -11.0, -12.0, -21.0, -22.0]
+            ]
+        );
+        let negative = draws(vec![22.0, 9.0, 12.0, -1.0, 21.0, 11.0]);
+        assert_eq!(
+            negative.thetas(layout).unwrap_err().to_string(),
+            "chain 1: value -1 of 'sigma' lies outside its constraint"
+        );
+        let mut missing = draws(vec![0.0; 6]);
+        missing.columns[0] = "beta.3.3".into();
+        assert_eq!(
+            missing.thetas(layout).unwrap_err().to_string(),
+            "the draws of chain 1 have no column 'beta.2.2'"
+        );
     }
 
     #[test]

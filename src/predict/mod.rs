@@ -599,6 +599,15 @@ pub fn bind_inputs(
     bind_inputs_file(model, &crate::data::DataFile::read(path)?)
 }
 
+/// Binds inputs given as text in `format` for prediction; see [`bind_inputs`].
+pub fn bind_inputs_str(
+    model: &CheckedModel,
+    text: &str,
+    format: crate::data::DataFormat,
+) -> Result<Inputs, Vec<crate::data::DataError>> {
+    bind_inputs_file(model, &crate::data::DataFile::from_text(text, format))
+}
+
 /// [`bind_inputs`] on a data file already read.
 pub fn bind_inputs_file(
     model: &CheckedModel,
