@@ -6,26 +6,7 @@ mod common;
 
 use bnnppl::engine::{Engine, Ensemble, Map, Optimizer, RunControl, TraceFactory};
 use common::linear::linear_posterior;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn bnnppl(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_bnnppl"))
-        .args(args)
-        .output()
-        .expect("run bnnppl");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("bnnppl-fit-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
+use common::members::{bnnppl, tmp, MemberRuns};
 
 #[test]
 fn map_reaches_the_mode_of_the_conjugate_model() {
@@ -159,16 +140,6 @@ fn anchored_ensemble_members_are_exact_posterior_draws_of_a_linear_model() {
     assert!(spread < 1e-8, "{spread}");
 }
 
-/// The files of a run directory whose bytes do not depend on the clock.
-fn draws_part(path: &Path) -> String {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .filter(|l| !l.contains("Elapsed") && !l.contains("seconds"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 #[test]
 fn a_member_alone_equals_itself_in_the_full_run_and_summaries_merge() {
     let base = [
@@ -187,53 +158,19 @@ fn a_member_alone_equals_itself_in_the_full_run_and_summaries_merge() {
         "--quiet",
         "--output",
     ];
-    let full = tmp("full");
-    let mut args = base.to_vec();
-    let f = full.to_string_lossy().to_string();
-    args.push(&f);
-    let (code, _, err) = bnnppl(&args);
-    assert_eq!(code, 0, "{err}");
-    let mut singles = Vec::new();
-    for k in 1..=3 {
-        let dir = tmp(&format!("member{k}"));
-        let d = dir.to_string_lossy().to_string();
-        let member = k.to_string();
-        let mut args = base.to_vec();
-        args.extend([d.as_str(), "--member", member.as_str()]);
-        let (code, _, err) = bnnppl(&args);
-        assert_eq!(code, 0, "{err}");
-        let chain = format!("chain_{k}.csv");
-        assert_eq!(
-            draws_part(&dir.join(&chain)),
-            draws_part(&full.join(&chain)),
-            "member {k}"
-        );
-        let trace = format!("log_density_{k}.csv");
-        assert_eq!(
-            std::fs::read(dir.join(&trace)).expect("trace"),
-            std::fs::read(full.join(&trace)).expect("trace"),
-            "member {k} trace"
-        );
-        singles.push(d);
-    }
-    // summary over the three single-member directories = summary of the full run.
-    let (code, merged, err) = bnnppl(&["summary", &singles[0], &singles[1], &singles[2]]);
-    assert_eq!(code, 0, "{err}");
-    let (code, whole, err) = bnnppl(&["summary", &f]);
-    assert_eq!(code, 0, "{err}");
-    assert_eq!(merged, whole);
+    // Each member alone writes the full run's chain and trace files; summary over the three
+    // single-member directories = summary of the full run.
+    let runs = MemberRuns::run(&base, 3, "fit");
     assert!(
-        whole.contains("Each chain is one ensemble member"),
-        "{whole}"
+        runs.summary.contains("Each chain is one ensemble member"),
+        "{}",
+        runs.summary
     );
-    for d in singles.iter().chain([&f]) {
-        let _ = std::fs::remove_dir_all(d);
-    }
 }
 
 #[test]
 fn bad_requests_are_refused_before_anything_is_written() {
-    let dir = tmp("refused");
+    let dir = tmp("fit-refused");
     let d = dir.to_string_lossy().to_string();
     for (args, says) in [
         (
@@ -250,7 +187,7 @@ fn bad_requests_are_refused_before_anything_is_written() {
         ),
         (
             vec!["--method", "swagger"],
-            "[possible values: map, ensemble, anchored-ensemble, svi]",
+            "[possible values: map, ensemble, anchored-ensemble, svi, swag, multiswag]",
         ),
         (
             vec![

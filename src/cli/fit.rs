@@ -1,13 +1,17 @@
-//! `bnnppl fit --method NAME`: the optimization-based methods — MAP, deep ensembles and SVI —
-//! through the shared runner, writing the directory `sample` writes plus each method's trace
-//! and a `fit.json` of how each fit ended.
+//! `bnnppl fit --method NAME`: the optimization-based methods — MAP, deep and anchored
+//! ensembles, SVI, SWAG and MultiSWAG — through the shared runner, writing the directory
+//! `sample` writes plus each method's trace and a `fit.json` (`swag.json`) of how each fit
+//! ended.
 
 use super::check::{bind_posterior, load};
 use super::run::{run, write_file, OutputArgs, Ran, RunSpec, SaveKind};
 use super::svi::{run_svi, InitKind, Target, MAP_STEPS};
 use super::{Failure, ModelArgs, Output, EXIT_INTERRUPTED};
 use crate::engine::svi::{Decay, GuideKind, Init};
-use crate::engine::{Engine, Ensemble, Map, MapResult, Optimizer, Svi};
+use crate::engine::swag::parse_schedule;
+use crate::engine::{
+    Engine, Ensemble, Map, MapResult, MultiSwag, Optimizer, Svi, Swag, SwagResult,
+};
 use clap::ValueEnum;
 
 /// The optimization-based methods.
@@ -23,6 +27,11 @@ pub enum Method {
     AnchoredEnsemble,
     /// A Gaussian guide by stochastic variational inference, as `bnnppl svi`.
     Svi,
+    /// SWAG: SGD after the MAP fit (give --batch-size: the spread comes from minibatch noise),
+    /// --draws from the Gaussian of its iterates (diagonal plus rank --swag-rank).
+    Swag,
+    /// MultiSWAG: SWAG on each of --members ensemble members, --draws each.
+    Multiswag,
 }
 
 /// Options of `fit`.
@@ -56,11 +65,12 @@ pub struct FitArgs {
     /// every step).
     #[arg(long, default_value_t = 1e-3, help_heading = "Optimizer")]
     pub grad_tol: f64,
-    /// ensemble: number of members M.
+    /// ensemble, multiswag: number of members M.
     #[arg(long, default_value_t = 5, help_heading = "Ensembles")]
     pub members: usize,
-    /// ensemble: fit only member K (1..M); its draw equals member K of a full run with the same
-    /// seed, so members can run as separate processes and `summary` merges their directories.
+    /// ensemble, multiswag: fit only member K (1..M); its draws equal member K's in a full run
+    /// with the same seed, so members can run as separate processes and `summary` merges their
+    /// directories.
     #[arg(long, help_heading = "Ensembles")]
     pub member: Option<usize>,
     /// Worker threads (default: one per member, at most the number of cores).
@@ -81,7 +91,28 @@ pub struct FitArgs {
     /// svi: where the guide's loc starts.
     #[arg(long, value_enum, default_value_t = InitKind::Random, help_heading = "SVI")]
     pub init: InitKind,
-    /// svi: draws from the fitted guide.
+    /// swag, multiswag: SGD steps after the MAP fit, one minibatch each.
+    #[arg(long, default_value_t = 1000, help_heading = "SWAG")]
+    pub swag_steps: usize,
+    /// swag, multiswag: SGD's learning rate, on the scale of the mean log-density per row: each
+    /// step moves θ by RATE/N times the minibatch gradient of log p (before momentum).
+    #[arg(long, default_value_t = 0.002, help_heading = "SWAG")]
+    pub swag_lr: f64,
+    /// swag, multiswag: SGD's rate over its steps: constant, or cyclical:M (a cosine restarted
+    /// M times, collecting at the end of each cycle).
+    #[arg(long, default_value = "constant", value_parser = parse_schedule, help_heading = "SWAG")]
+    pub swag_schedule: crate::engine::Decay,
+    /// swag, multiswag: with a constant rate, SGD steps between collected iterates (default:
+    /// once per epoch).
+    #[arg(long, help_heading = "SWAG")]
+    pub swag_collect_every: Option<usize>,
+    /// swag, multiswag: SGD's momentum, in [0, 1).
+    #[arg(long, default_value_t = 0.9, help_heading = "SWAG")]
+    pub swag_momentum: f64,
+    /// swag, multiswag: deviations K kept for the low-rank part of the covariance (≥ 2).
+    #[arg(long, default_value_t = 20, help_heading = "SWAG")]
+    pub swag_rank: usize,
+    /// svi, swag, multiswag: draws from the fitted approximation (per member for multiswag).
     #[arg(long, default_value_t = 1000)]
     pub draws: usize,
     /// Seed of the fits and the draws; member k uses its own stream of it.
@@ -114,6 +145,20 @@ impl FitArgs {
         }
     }
 
+    /// The SWAG settings of `swag` and of each `multiswag` member.
+    fn swag(&self) -> Swag {
+        Swag {
+            map: self.map(),
+            steps: self.swag_steps,
+            lr: self.swag_lr,
+            momentum: self.swag_momentum,
+            schedule: self.swag_schedule,
+            collect_every: self.swag_collect_every.unwrap_or(0),
+            rank: self.swag_rank,
+            draws: self.draws,
+        }
+    }
+
     /// The members to fit: all of them, or `--member K` alone (checked against 1..M before
     /// anything is written).
     fn chain_ids(&self, members: usize) -> Result<Option<Vec<usize>>, Failure> {
@@ -129,15 +174,21 @@ impl FitArgs {
 
 /// Runs `fit`.
 pub fn fit(args: &FitArgs) -> Result<Output, Failure> {
-    let ensemble = matches!(args.method, Method::Ensemble | Method::AnchoredEnsemble);
-    let members = if ensemble { args.members } else { 1 };
+    let members = match args.method {
+        Method::Ensemble | Method::AnchoredEnsemble | Method::Multiswag => args.members,
+        Method::Map | Method::Svi | Method::Swag => 1,
+    };
     if members == 0 {
         return Err(Failure::usage("error: --members must be at least 1"));
     }
+    let ensemble = matches!(
+        args.method,
+        Method::Ensemble | Method::AnchoredEnsemble | Method::Multiswag
+    );
     if args.member.is_some() && !ensemble {
         return Err(Failure::usage(
-            "error: --member picks one member of an ensemble; use it with --method ensemble or \
-             anchored-ensemble",
+            "error: --member picks one member of an ensemble; use it with --method ensemble, \
+             anchored-ensemble or multiswag",
         ));
     }
     let chain_ids = args.chain_ids(members)?;
@@ -169,8 +220,8 @@ pub fn fit(args: &FitArgs) -> Result<Output, Failure> {
             };
             run_svi(&settings, &target)
         }
-        Method::Map => run_modes(args, &args.map(), chain_ids),
-        Method::Ensemble | Method::AnchoredEnsemble => run_modes(
+        Method::Map => run_fits(args, &args.map(), chain_ids, report_modes),
+        Method::Ensemble | Method::AnchoredEnsemble => run_fits(
             args,
             &Ensemble {
                 members,
@@ -178,15 +229,30 @@ pub fn fit(args: &FitArgs) -> Result<Output, Failure> {
                 anchored: args.method == Method::AnchoredEnsemble,
             },
             chain_ids,
+            report_modes,
+        ),
+        Method::Swag => run_fits(args, &args.swag(), chain_ids, report_swag),
+        Method::Multiswag => run_fits(
+            args,
+            &MultiSwag {
+                members,
+                swag: args.swag(),
+            },
+            chain_ids,
+            report_swag,
         ),
     }
 }
 
-/// Runs an engine whose chains each end in a mode (MAP, ensembles) and reports them.
-fn run_modes<E: Engine<Fit = MapResult>>(
+/// How a method's run is reported: the text, and its JSON and summary files in the directory.
+type Report<X> = fn(&FitArgs, &Ran<X>, bool, &std::path::Path) -> Result<String, Failure>;
+
+/// Runs a fitting engine on the model and reports its fits with `report`.
+fn run_fits<E: Engine>(
     args: &FitArgs,
     engine: &E,
     chain_ids: Option<Vec<usize>>,
+    report: Report<E::Fit>,
 ) -> Result<Output, Failure> {
     let model = load(&args.model)?;
     let (post, warnings) = bind_posterior(&model, &args.model)?;
@@ -203,7 +269,7 @@ fn run_modes<E: Engine<Fit = MapResult>>(
         quiet: args.quiet,
     };
     let ran = run(engine, spec)?;
-    let text = report_modes(args, &ran, alone, &ran.dir)?;
+    let text = report(args, &ran, alone, &ran.dir)?;
     if ran.interrupted {
         return Err(Failure {
             message: text,
@@ -225,22 +291,16 @@ fn report_modes(
 ) -> Result<String, Failure> {
     let converged = ran.fits.iter().filter(|f| f.converged).count();
     let gradients: u64 = ran.fits.iter().map(|f| f.gradients).sum();
-    let files: Vec<String> = ran.files.iter().map(|f| f.display().to_string()).collect();
+    let (ended, files) = ended(ran);
     let mut text = format!(
-        "{} {} fit(s) in {:.1} s ({} gradient evaluations); {} of {} reached a gradient norm \
-         below {}; draws in {}\n",
-        if ran.interrupted {
-            "Interrupted"
-        } else {
-            "Finished"
-        },
+        "{ended} {} fit(s) in {:.1} s ({} gradient evaluations); {} of {} reached a gradient norm \
+         below {}; draws in {files}\n",
         ran.fits.len(),
         ran.seconds,
         gradients,
         converged,
         ran.fits.len(),
         args.grad_tol,
-        files.join(", ")
     );
     let members: Vec<serde_json::Value> = ran
         .fits
@@ -259,21 +319,62 @@ fn report_modes(
         })
         .collect();
     let json = serde_json::json!({
-        "method": match args.method {
-            Method::Map => "map",
-            Method::Ensemble => "ensemble",
-            Method::AnchoredEnsemble => "anchored-ensemble",
-            Method::Svi => "svi",
-        },
+        "method": method_name(args.method),
         "grad_tol": args.grad_tol,
         "fits": members,
     });
-    let name = match (alone, ran.draws.chains.first()) {
-        (true, Some(c)) => format!("fit_{}.json", c.chain + 1),
-        _ => "fit.json".to_string(),
+    write_json(ran, alone, dir, "fit", &json)?;
+    write_summary(ran, alone, dir, &mut text)?;
+    Ok(text)
+}
+
+/// How the run ended (`Finished`, `Interrupted`) and its chain files, for the first line.
+fn ended<X>(ran: &Ran<X>) -> (&'static str, String) {
+    let files: Vec<String> = ran.files.iter().map(|f| f.display().to_string()).collect();
+    let ended = if ran.interrupted {
+        "Interrupted"
+    } else {
+        "Finished"
     };
-    let body = serde_json::to_string_pretty(&json).expect("internal: JSON of numbers") + "\n";
-    write_file(dir, &name, &body)?;
+    (ended, files.join(", "))
+}
+
+/// The method as `--method` spells it.
+fn method_name(method: Method) -> &'static str {
+    match method {
+        Method::Map => "map",
+        Method::Ensemble => "ensemble",
+        Method::AnchoredEnsemble => "anchored-ensemble",
+        Method::Svi => "svi",
+        Method::Swag => "swag",
+        Method::Multiswag => "multiswag",
+    }
+}
+
+/// Writes `json` as `STEM.json`, or `STEM_K.json` for member K run alone.
+fn write_json<X>(
+    ran: &Ran<X>,
+    alone: bool,
+    dir: &std::path::Path,
+    stem: &str,
+    json: &serde_json::Value,
+) -> Result<(), Failure> {
+    let name = match (alone, ran.draws.chains.first()) {
+        (true, Some(c)) => format!("{stem}_{}.json", c.chain + 1),
+        _ => format!("{stem}.json"),
+    };
+    let body = serde_json::to_string_pretty(json).expect("internal: JSON of numbers") + "\n";
+    write_file(dir, &name, &body)
+}
+
+/// Appends the summary table to `text` and writes `summary.csv` and `summary.txt`, for a full
+/// run whose every chain has draws (a member run alone leaves the summary to the merge).
+fn write_summary<X>(
+    ran: &Ran<X>,
+    alone: bool,
+    dir: &std::path::Path,
+    text: &mut String,
+) -> Result<(), Failure> {
     if !alone && ran.draws.chains.iter().all(|c| !c.stats.is_empty()) {
         let (table, csv) = ran.summary();
         text.push('\n');
@@ -281,5 +382,57 @@ fn report_modes(
         write_file(dir, "summary.csv", &csv)?;
         write_file(dir, "summary.txt", &table)?;
     }
+    Ok(())
+}
+
+/// The text after a SWAG or MultiSWAG run, and `swag.json` (each member's θ_SWA summary) and
+/// the summary files.
+fn report_swag(
+    args: &FitArgs,
+    ran: &Ran<SwagResult>,
+    alone: bool,
+    dir: &std::path::Path,
+) -> Result<String, Failure> {
+    let gradients: u64 = ran.fits.iter().map(|f| f.gradients).sum();
+    let snapshots: usize = ran.fits.iter().map(|f| f.snapshots).sum();
+    let (ended, files) = ended(ran);
+    let mut text = format!(
+        "{ended} {} SWAG fit(s) in {:.1} s ({gradients} gradient evaluations); {snapshots} \
+         iterates collected; draws in {files}\n",
+        ran.fits.len(),
+        ran.seconds,
+    );
+    let members: Vec<serde_json::Value> = ran
+        .fits
+        .iter()
+        .zip(&ran.draws.chains)
+        .map(|(f, c)| {
+            let g = &f.gaussian;
+            let d = g.mean.len().max(1) as f64;
+            serde_json::json!({
+                "member": c.chain + 1,
+                "snapshots": f.snapshots,
+                "rank": g.deviations.len(),
+                "swa_log_density": f.swa_log_density,
+                "swa_distance_from_map": g.mean.iter().zip(&f.map.theta)
+                    .map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt(),
+                "mean_sd": g.variance.iter().map(|v| v.sqrt()).sum::<f64>() / d,
+                "sgd_steps": f.steps,
+                "skipped_steps": f.skipped_steps,
+                "gradients": f.gradients,
+                "map_log_density": f.map.log_density,
+                "map_grad_norm": f.map.grad_norm,
+                "map_steps": f.map.steps,
+                "map_converged": f.map.converged,
+            })
+        })
+        .collect();
+    let json = serde_json::json!({
+        "method": method_name(args.method),
+        "swag_rank": args.swag_rank,
+        "fits": members,
+    });
+    write_json(ran, alone, dir, "swag", &json)?;
+    write_summary(ran, alone, dir, &mut text)?;
     Ok(text)
 }

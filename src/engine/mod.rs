@@ -47,6 +47,7 @@ pub mod optim;
 pub mod output;
 pub mod rng;
 pub mod svi;
+pub mod swag;
 
 pub use hmc::Hmc;
 pub use init::{Init, InitFailure, MAX_INIT_ATTEMPTS};
@@ -58,6 +59,7 @@ pub use output::{
     ProgressFn, SinkError, SinkFactory, Trace, TraceFactory, TraceSink,
 };
 pub use svi::{GuideDraws, GuideKind, Svi, SviResult};
+pub use swag::{MultiSwag, Swag, SwagGaussian, SwagResult};
 
 /// Why a run failed. Recoverable density failures never get here: they are divergences.
 #[derive(Debug, thiserror::Error)]

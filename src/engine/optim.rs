@@ -4,7 +4,7 @@
 //!
 //! - [KB15] Kingma & Ba, Adam: A Method for Stochastic Optimization, ICLR 2015 (Algorithm 1).
 //! - [LH17] Loshchilov & Hutter, SGDR: Stochastic Gradient Descent with Warm Restarts, ICLR
-//!   2017 (the cosine schedule, here without restarts).
+//!   2017 (the cosine schedule: without restarts, and with them as the cyclical one).
 
 use rand::Rng;
 
@@ -24,6 +24,13 @@ pub enum Decay {
     },
     /// lr_t = lr · ½ (1 + cos(π t / steps)) ([LH17] without restarts).
     Cosine,
+    /// The cosine schedule restarted `cycles` times: lr_t = lr · ½ (1 + cos(π u)) with u the
+    /// fractional part of t · cycles / steps ([LH17] with restarts at equal periods), so every
+    /// cycle starts at lr and ends near 0 — where SWAG collects its iterates.
+    Cyclical {
+        /// Number of cycles M ≥ 1 over the steps.
+        cycles: usize,
+    },
 }
 
 impl Decay {
@@ -34,6 +41,13 @@ impl Decay {
             Decay::None => lr,
             Decay::Exponential { rate } => lr * rate.powf(frac),
             Decay::Cosine => lr * 0.5 * (1.0 + (std::f64::consts::PI * frac).cos()),
+            Decay::Cyclical { cycles } => {
+                // u in integers first, so a cycle starts at exactly lr whenever steps is a
+                // multiple of the cycles.
+                let steps = steps.max(1);
+                let u = ((t * cycles) % steps) as f64 / steps as f64;
+                lr * 0.5 * (1.0 + (std::f64::consts::PI * u).cos())
+            }
         }
     }
 
@@ -43,7 +57,12 @@ impl Decay {
             Decay::Exponential { rate } if !(*rate > 0.0 && *rate <= 1.0) => {
                 Err(format!("the decay rate must be in (0, 1], got {rate}"))
             }
-            Decay::None | Decay::Cosine | Decay::Exponential { .. } => Ok(()),
+            Decay::Cyclical { cycles: 0 } => {
+                Err("a cyclical schedule needs at least one cycle".into())
+            }
+            Decay::None | Decay::Cosine | Decay::Exponential { .. } | Decay::Cyclical { .. } => {
+                Ok(())
+            }
         }
     }
 }
@@ -212,6 +231,30 @@ mod tests {
         assert_eq!(Decay::None.lr_at(0.3, 7, 10), 0.3);
         assert!(Decay::Exponential { rate: 0.0 }.validate().is_err());
         assert!(Decay::Exponential { rate: 1.0 }.validate().is_ok());
+    }
+
+    #[test]
+    fn the_cyclical_schedule_restarts_the_cosine_every_cycle() {
+        // 12 steps in 3 cycles of 4: u = (t mod 4)/4, lr_t = 0.2 · ½(1 + cos(π u)).
+        let c = Decay::Cyclical { cycles: 3 };
+        // t = 0, 4, 8 start a cycle at the base rate.
+        for t in [0, 4, 8] {
+            assert_eq!(c.lr_at(0.2, t, 12), 0.2, "t = {t}");
+        }
+        // t = 2, 6: u = ½, lr = 0.1.
+        assert!((c.lr_at(0.2, 2, 12) - 0.1).abs() < 1e-15);
+        assert!((c.lr_at(0.2, 6, 12) - 0.1).abs() < 1e-15);
+        // t = 3, 11 end a cycle: u = ¾, lr = 0.1 (1 − √½) = 0.0292893…
+        let end = 0.1 * (1.0 - std::f64::consts::FRAC_1_SQRT_2);
+        assert!((c.lr_at(0.2, 3, 12) - end).abs() < 1e-15);
+        assert!((c.lr_at(0.2, 11, 12) - end).abs() < 1e-15);
+        // One cycle is the cosine schedule.
+        let one = Decay::Cyclical { cycles: 1 };
+        for t in 0..10 {
+            assert!((one.lr_at(0.2, t, 10) - Decay::Cosine.lr_at(0.2, t, 10)).abs() < 1e-15);
+        }
+        assert!(Decay::Cyclical { cycles: 0 }.validate().is_err());
+        assert!(one.validate().is_ok());
     }
 
     #[test]

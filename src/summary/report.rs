@@ -173,6 +173,18 @@ fn independent_draws(method: &str) -> &'static str {
              uncertainty; there are no divergences, tree depths or E-BFMI, and R-hat/ESS do not\n\
              apply to one draw per chain.\n"
         }
+        "swag" => {
+            "Draws from SWAG are independent draws from a Gaussian fitted to SGD iterates after the\n\
+             MAP fit (mean: their average; covariance: diagonal plus low rank): there are no\n\
+             divergences, tree depths or E-BFMI to report, and R-hat/ESS describe that Gaussian,\n\
+             not how well it fits the posterior.\n"
+        }
+        "multiswag" => {
+            "Each chain is one MultiSWAG member: SWAG from its own MAP start, its draws independent\n\
+             draws from its Gaussian. The spread within and between members is the uncertainty;\n\
+             there are no divergences, tree depths or E-BFMI, and R-hat compares members that sit\n\
+             at different modes, so a large R-hat is expected, not a failure.\n"
+        }
         _ => {
             "These draws do not come from a Markov chain: there are no divergences, tree depths or\n\
              E-BFMI to report, and R-hat/ESS describe the approximation's draws, not how well it\n\

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod linear;
+pub mod members;
 
 use bnnppl::density::FnDensity;
 use bnnppl::engine::Trace;
