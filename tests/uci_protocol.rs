@@ -202,6 +202,14 @@ fn config(engine: runner::Engine, seed: u64) -> runner::Config {
             draws: 100,
             ..runner::default_svi()
         },
+        fit: runner::FitSettings {
+            epochs: 300,
+            members: 3,
+            swag_epochs: 4,
+            swag_rank: 3,
+            swag_draws: 20,
+            ..runner::FitSettings::default()
+        },
         seed,
         validate: false,
     }
@@ -219,7 +227,15 @@ fn scores(r: &runner::SplitResult) -> Vec<u64> {
 #[test]
 fn the_same_seed_reproduces_a_split_exactly() {
     let (dir, ds) = synthetic();
-    for engine in [runner::Engine::Nuts, runner::Engine::Svi] {
+    for engine in [
+        runner::Engine::Nuts,
+        runner::Engine::Svi,
+        runner::Engine::Map,
+        runner::Engine::Ensemble,
+        runner::Engine::AnchoredEnsemble,
+        runner::Engine::Swag,
+        runner::Engine::Multiswag,
+    ] {
         let a = runner::run_split(&ds, &dir, 0, &config(engine, 3)).unwrap();
         let b = runner::run_split(&ds, &dir, 0, &config(engine, 3)).unwrap();
         let c = runner::run_split(&ds, &dir, 0, &config(engine, 4)).unwrap();

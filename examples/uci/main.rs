@@ -1,8 +1,9 @@
-//! The UCI regression benchmark (PBP/MC-dropout splits): fits each split with NUTS or SVI
-//! through the public library API and writes per-split scores and a summary.
+//! The UCI regression benchmark (PBP/MC-dropout splits): fits each split with NUTS, SVI or an
+//! optimization method through the public library API and writes per-split scores and a
+//! summary.
 //!
 //! Run: `cargo run --release --example uci -- --data-dir ../shared/data/uci --dataset yacht
-//! [--engine nuts|svi] [--splits K] [--seed S]`. Results go to `<out>/<dataset>_<engine>.csv`
+//! [--engine nuts|svi|map|ensemble|anchored-ensemble|swag|multiswag] [--splits K] [--seed S]`. Results go to `<out>/<dataset>_<engine>.csv`
 //! (one row per split, written as each split finishes), then one Markdown summary row
 //! (mean ± standard error over the splits run) is printed.
 
@@ -25,9 +26,15 @@ struct Args {
     /// Data set folder name (yacht, bostonHousing, concrete, ...).
     #[arg(long)]
     dataset: String,
-    /// nuts or svi.
+    /// nuts, svi, map, ensemble, anchored-ensemble, swag or multiswag.
     #[arg(long, default_value = "nuts")]
     engine: String,
+    /// Adam epochs of each MAP fit (the optimization methods; default 40).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Members of the ensembles and of MultiSWAG (default 5).
+    #[arg(long)]
+    members: Option<usize>,
     /// Number of splits to run (default: all of the data set's splits).
     #[arg(long)]
     splits: Option<usize>,
@@ -106,11 +113,7 @@ fn run(args: &Args) -> Result<(), String> {
         return std::fs::write(path, protocol::to_json(&st, ds.n_hidden) + "\n")
             .map_err(|e| format!("cannot write {}: {e}", path.display()));
     }
-    let engine = match args.engine.as_str() {
-        "nuts" => Engine::Nuts,
-        "svi" => Engine::Svi,
-        other => return Err(format!("--engine must be nuts or svi, not '{other}'")),
-    };
+    let engine: Engine = args.engine.parse()?;
     let model = args
         .model
         .clone()
@@ -134,6 +137,11 @@ fn run(args: &Args) -> Result<(), String> {
             ..Nuts::default()
         },
         svi,
+        fit: runner::FitSettings {
+            epochs: args.epochs.unwrap_or(runner::FitSettings::default().epochs),
+            members: args.members.unwrap_or(runner::FitSettings::default().members),
+            ..runner::FitSettings::default()
+        },
         seed: args.seed,
         validate: args.validate,
     };

@@ -1,10 +1,11 @@
-//! Fits the UCI model to one split with NUTS or SVI through the public library API and scores
-//! it on the held-out rows.
+//! Fits the UCI model to one split with NUTS, SVI or one of the optimization methods (MAP,
+//! deep and anchored ensembles, SWAG, MultiSWAG) through the public library API and scores it
+//! on the held-out rows.
 
 use super::protocol::{self, Dataset, Standardized};
 use bnnppl::api::Model;
 use bnnppl::engine::svi::{Decay, GuideKind, Init, Svi};
-use bnnppl::engine::Nuts;
+use bnnppl::engine::{Ensemble, Map, MultiSwag, Nuts, Swag};
 use std::time::Instant;
 
 /// Which engine fits a split.
@@ -14,6 +15,105 @@ pub enum Engine {
     Nuts,
     /// Mean-field SVI with the settings in `Config::svi`.
     Svi,
+    /// The MAP fit of `Config::fit`.
+    Map,
+    /// A deep ensemble of `Config::fit.members` MAP fits.
+    Ensemble,
+    /// An anchored (randomize-then-optimize) ensemble.
+    AnchoredEnsemble,
+    /// SWAG from the MAP fit.
+    Swag,
+    /// SWAG on each of `Config::fit.members` members.
+    Multiswag,
+}
+
+impl std::str::FromStr for Engine {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "nuts" => Engine::Nuts,
+            "svi" => Engine::Svi,
+            "map" => Engine::Map,
+            "ensemble" => Engine::Ensemble,
+            "anchored-ensemble" => Engine::AnchoredEnsemble,
+            "swag" => Engine::Swag,
+            "multiswag" => Engine::Multiswag,
+            other => {
+                return Err(format!(
+                    "--engine must be nuts, svi, map, ensemble, anchored-ensemble, swag or \
+                     multiswag, not '{other}'"
+                ))
+            }
+        })
+    }
+}
+
+/// Settings of the optimization methods, in epochs so one setting serves every data size.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitSettings {
+    /// Adam epochs of each MAP fit (steps = epochs · ⌈N/B⌉).
+    pub epochs: usize,
+    /// Rows per minibatch (the whole training set when it is smaller).
+    pub batch: usize,
+    /// Adam's learning rate.
+    pub lr: f64,
+    /// Members of the ensembles.
+    pub members: usize,
+    /// SGD epochs of SWAG after the MAP fit (one snapshot per epoch).
+    pub swag_epochs: usize,
+    /// SWAG's SGD learning rate (per row, see `Swag::lr`).
+    pub swag_lr: f64,
+    /// SWAG's rank K.
+    pub swag_rank: usize,
+    /// Draws from SWAG's Gaussian per member.
+    pub swag_draws: usize,
+}
+
+impl Default for FitSettings {
+    /// 40 epochs of Adam at 0.01 with batches of 32 rows (the published ensembles' 40 epochs;
+    /// MC dropout's protocol batch is 32 too), 5 members, then 20 SGD epochs for SWAG with
+    /// K = 20 and 100 draws per member.
+    fn default() -> Self {
+        FitSettings {
+            epochs: 40,
+            batch: 32,
+            lr: 0.01,
+            members: 5,
+            swag_epochs: 20,
+            swag_lr: 0.002,
+            swag_rank: 20,
+            swag_draws: 100,
+        }
+    }
+}
+
+impl FitSettings {
+    /// The MAP settings for a training set of `n` rows.
+    fn map(&self, n: usize, seed: u64) -> Map {
+        let batch = self.batch.min(n);
+        Map {
+            steps: self.epochs * n.div_ceil(batch),
+            lr: self.lr,
+            batch_size: (batch < n).then_some(batch),
+            decay: Decay::Cosine,
+            grad_tol: 0.0,
+            seed,
+            ..Map::default()
+        }
+    }
+
+    /// The SWAG settings for a training set of `n` rows.
+    fn swag(&self, n: usize, seed: u64) -> Swag {
+        let batch = self.batch.min(n);
+        Swag {
+            map: self.map(n, seed),
+            steps: self.swag_epochs * (n / batch).max(1),
+            lr: self.swag_lr,
+            rank: self.swag_rank,
+            draws: self.swag_draws,
+            ..Swag::default()
+        }
+    }
 }
 
 /// Settings of a benchmark run.
@@ -28,6 +128,8 @@ pub struct Config {
     pub nuts: Nuts,
     /// SVI settings (its seed is replaced per split).
     pub svi: Svi,
+    /// Settings of the optimization methods.
+    pub fit: FitSettings,
     /// Base seed; split i uses `split_seed(seed, i)`.
     pub seed: u64,
     /// Score on the last 20 % of the training rows instead of the test rows (for choosing the
@@ -51,14 +153,14 @@ pub struct SplitResult {
     pub ll: f64,
     /// Wall-clock seconds of the fit and the scoring.
     pub seconds: f64,
-    /// Divergent transitions after warmup (NUTS; 0 for SVI).
+    /// Divergent transitions after warmup (NUTS; 0 for the others).
     pub divergences: usize,
     /// Largest R̂ over the test rows' predictive means (NUTS with ≥ 2 chains; NaN otherwise).
     pub max_rhat: f64,
     /// Mean tree depth after warmup (NUTS; NaN for SVI).
     pub mean_depth: f64,
     /// Gradient evaluations of the density: leapfrog steps after warmup for NUTS, all steps
-    /// for SVI.
+    /// for SVI; 0 for the optimization methods (their time is in `seconds`).
     pub gradients: u64,
     /// Posterior mean of sigma in original units.
     pub sigma: f64,
@@ -129,6 +231,35 @@ pub fn run_split(
             let grads = fit.result.gradients;
             (fit.draws(svi.draws, seed), 0, f64::NAN, grads)
         }
+        Engine::Map | Engine::Ensemble | Engine::AnchoredEnsemble => {
+            let n = st.y_train.len();
+            let engine = Ensemble {
+                members: if cfg.engine == Engine::Map {
+                    1
+                } else {
+                    cfg.fit.members
+                },
+                map: cfg.fit.map(n, seed),
+                anchored: cfg.engine == Engine::AnchoredEnsemble,
+            };
+            let draws = posterior.sample_with(&engine, seed).map_err(|e| e.to_string())?;
+            (draws, 0, f64::NAN, 0)
+        }
+        Engine::Swag | Engine::Multiswag => {
+            let n = st.y_train.len();
+            let swag = cfg.fit.swag(n, seed);
+            let draws = if cfg.engine == Engine::Swag {
+                posterior.sample_with(&swag, seed)
+            } else {
+                let multi = MultiSwag {
+                    members: cfg.fit.members,
+                    swag,
+                };
+                posterior.sample_with(&multi, seed)
+            }
+            .map_err(|e| e.to_string())?;
+            (draws, 0, f64::NAN, 0)
+        }
     };
     score(&st, &draws, i, divergences, mean_depth, gradients, started)
 }
@@ -185,6 +316,14 @@ fn score(
 pub fn default_model(engine: Engine, dataset: &str) -> &'static str {
     match engine {
         Engine::Svi => "models/uci_svi.bnn",
+        // The optimization methods fit the fixed-scale `fan_in` prior with the noise floor:
+        // Neal's hierarchical precisions have no mode to find (the precision of a layer whose
+        // weights all go to 0 grows without bound).
+        Engine::Map
+        | Engine::Ensemble
+        | Engine::AnchoredEnsemble
+        | Engine::Swag
+        | Engine::Multiswag => "models/uci_nuts.bnn",
         Engine::Nuts => match dataset {
             "bostonHousing" | "concrete" | "wine-quality-red" => "models/uci_nuts_neal.bnn",
             _ => "models/uci_nuts.bnn",
