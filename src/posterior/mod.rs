@@ -6,12 +6,13 @@
 //! data is bound, each minibatch size once per posterior (shared by every evaluator), and the
 //! likelihood's argument expressions once per chunk size of a prediction.
 
+mod dropout;
 pub mod predictive;
 
 use crate::autodiff::{backward, backward_weighted, forward, term_label, Eval, Workspace};
 use crate::check::verify_dims;
 use crate::data::BoundData;
-use crate::density::{Density, DensityError, Split, Target, Weights};
+use crate::density::{Density, DensityError, DropoutSite, Split, Target, Weights};
 use crate::diagnostic::Diagnostic;
 use crate::ir::CheckedModel;
 use crate::lower::{lower, lower_outputs, row_symbol, Program, Sizes, SlotKind};
@@ -34,6 +35,8 @@ struct Inner {
     rendered_warnings: String,
     /// Minibatch programs, lowered once per batch size and shared by every evaluator.
     batch_programs: Mutex<Vec<(usize, Arc<Program>)>>,
+    /// The dropout layers in θ's terms.
+    dropout_sites: Vec<DropoutSite>,
 }
 
 /// A model bound to data. Cheap to clone (shared); implements [`Target`].
@@ -112,6 +115,7 @@ impl Posterior {
         let rows = row_symbol(model)
             .and_then(|s| sizes.get(&s).copied())
             .unwrap_or(0);
+        let dropout_sites = dropout::dropout_sites(model, &density.layout);
         Ok(Posterior {
             inner: Arc::new(Inner {
                 model: model.clone(),
@@ -123,6 +127,7 @@ impl Posterior {
                 warnings,
                 rendered_warnings,
                 batch_programs: Mutex::new(Vec::new()),
+                dropout_sites,
             }),
         })
     }
@@ -172,6 +177,11 @@ impl Posterior {
     /// Number of likelihood rows N.
     pub fn n_rows(&self) -> usize {
         self.inner.rows
+    }
+
+    /// The model's dropout layers in θ's terms (see [`Density::dropout_sites`]).
+    pub fn dropout_sites(&self) -> &[DropoutSite] {
+        &self.inner.dropout_sites
     }
 
     /// Names and concrete dimensions of the stored quantities, in output order.
@@ -359,6 +369,10 @@ impl Density for PosteriorEval {
         grad: &mut [f64],
     ) -> Result<Split, DensityError> {
         self.weighted(theta, rows, Some(weights), grad)
+    }
+
+    fn dropout_sites(&self) -> &[DropoutSite] {
+        self.post.dropout_sites()
     }
 }
 
