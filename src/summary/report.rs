@@ -173,6 +173,12 @@ fn independent_draws(method: &str) -> &'static str {
              uncertainty; there are no divergences, tree depths or E-BFMI, and R-hat/ESS do not\n\
              apply to one draw per chain.\n"
         }
+        "mc-dropout" => {
+            "Each draw is the fitted network with one dropout mask applied (MC dropout): the spread\n\
+             over draws is the dropout approximation's uncertainty. The draws are independent given\n\
+             the fit: there are no divergences, tree depths or E-BFMI to report, and R-hat/ESS\n\
+             describe the masks' draws, not how well they fit the posterior.\n"
+        }
         _ => {
             "These draws do not come from a Markov chain: there are no divergences, tree depths or\n\
              E-BFMI to report, and R-hat/ESS describe the approximation's draws, not how well it\n\
