@@ -192,7 +192,7 @@ fn bad_requests_are_refused_before_anything_is_written() {
         ),
         (
             vec!["--method", "swagger"],
-            "[possible values: map, ensemble, svi]",
+            "[possible values: map, ensemble, svi, mc-dropout]",
         ),
         (
             vec![

@@ -1,5 +1,5 @@
-//! `bnnppl fit --method NAME`: the optimization-based methods — MAP, deep ensembles and SVI —
-//! through the shared runner, writing the directory `sample` writes plus each method's trace
+//! `bnnppl fit --method NAME`: the optimization-based methods — MAP, deep ensembles, MC dropout
+//! and SVI — through the shared runner, writing the directory `sample` writes plus each method's trace
 //! and a `fit.json` of how each fit ended.
 
 use super::check::{bind_posterior, load};
@@ -7,7 +7,7 @@ use super::run::{run, write_file, Ran, RunSpec, SaveKind};
 use super::svi::{run_svi, InitKind, Target, MAP_STEPS};
 use super::{Failure, ModelArgs, Output, EXIT_INTERRUPTED};
 use crate::engine::svi::{Decay, GuideKind, Init};
-use crate::engine::{Engine, Ensemble, Map, MapResult, Optimizer, Svi};
+use crate::engine::{Engine, Ensemble, Map, MapResult, McDropout, Optimizer, Svi};
 use clap::ValueEnum;
 use std::path::PathBuf;
 
@@ -21,6 +21,9 @@ pub enum Method {
     Ensemble,
     /// A Gaussian guide by stochastic variational inference, as `bnnppl svi`.
     Svi,
+    /// MC dropout: the weights fitted with a fresh mask of the model's dropout layers each
+    /// step, then --draws draws, each the weights with one mask folded in.
+    McDropout,
 }
 
 /// Options of `fit`.
@@ -79,7 +82,8 @@ pub struct FitArgs {
     /// svi: where the guide's loc starts.
     #[arg(long, value_enum, default_value_t = InitKind::Random, help_heading = "SVI")]
     pub init: InitKind,
-    /// svi: draws from the fitted guide.
+    /// svi: draws from the fitted guide; mc-dropout: draws of a dropout mask, each folded into
+    /// the fitted weights.
     #[arg(long, default_value_t = 1000)]
     pub draws: usize,
     /// Seed of the fits and the draws; member k uses its own stream of it.
@@ -129,7 +133,7 @@ impl FitArgs {
 pub fn fit(args: &FitArgs) -> Result<Output, Failure> {
     let members = match args.method {
         Method::Ensemble => args.members,
-        Method::Map | Method::Svi => 1,
+        Method::Map | Method::Svi | Method::McDropout => 1,
     };
     if members == 0 {
         return Err(Failure::usage("error: --members must be at least 1"));
@@ -177,6 +181,15 @@ pub fn fit(args: &FitArgs) -> Result<Output, Failure> {
             },
             chain_ids,
         ),
+        Method::McDropout => run_modes(
+            args,
+            &McDropout {
+                map: args.map(),
+                draws: args.draws,
+                members,
+            },
+            chain_ids,
+        ),
     }
 }
 
@@ -189,6 +202,13 @@ fn run_modes<E: Engine<Fit = MapResult>>(
     let model = load(&args.model)?;
     let (post, warnings) = bind_posterior(&model, &args.model)?;
     eprint!("{}", warnings);
+    if args.method == Method::McDropout && post.dropout_sites().is_empty() {
+        return Err(Failure::usage(format!(
+            "error: {} has no dropout layer, so --method mc-dropout has no units to drop\n  \
+             = help: write e.g. dropout(0.1) before a dense layer of a network",
+            args.model.model.display()
+        )));
+    }
     let alone = chain_ids.is_some();
     let spec = RunSpec {
         posterior: &post,
@@ -224,22 +244,32 @@ fn report_modes(
     let converged = ran.fits.iter().filter(|f| f.converged).count();
     let gradients: u64 = ran.fits.iter().map(|f| f.gradients).sum();
     let files: Vec<String> = ran.files.iter().map(|f| f.display().to_string()).collect();
-    let mut text = format!(
-        "{} {} fit(s) in {:.1} s ({} gradient evaluations); {} of {} reached a gradient norm \
-         below {}; draws in {}\n",
-        if ran.interrupted {
-            "Interrupted"
-        } else {
-            "Finished"
-        },
-        ran.fits.len(),
-        ran.seconds,
-        gradients,
-        converged,
-        ran.fits.len(),
-        args.grad_tol,
-        files.join(", ")
-    );
+    let ended = if ran.interrupted {
+        "Interrupted"
+    } else {
+        "Finished"
+    };
+    let mut text = match args.method {
+        Method::McDropout => format!(
+            "{ended} {} fit(s) in {:.1} s ({gradients} gradient evaluations); {} draws per \
+             fit, each the fitted weights with one dropout mask; draws in {}\n",
+            ran.fits.len(),
+            ran.seconds,
+            args.draws,
+            files.join(", ")
+        ),
+        Method::Map | Method::Ensemble | Method::Svi => format!(
+            "{ended} {} fit(s) in {:.1} s ({} gradient evaluations); {} of {} reached a \
+             gradient norm below {}; draws in {}\n",
+            ran.fits.len(),
+            ran.seconds,
+            gradients,
+            converged,
+            ran.fits.len(),
+            args.grad_tol,
+            files.join(", ")
+        ),
+    };
     let members: Vec<serde_json::Value> = ran
         .fits
         .iter()
@@ -261,6 +291,7 @@ fn report_modes(
             Method::Map => "map",
             Method::Ensemble => "ensemble",
             Method::Svi => "svi",
+            Method::McDropout => "mc-dropout",
         },
         "grad_tol": args.grad_tol,
         "fits": members,
