@@ -1,5 +1,6 @@
 //! The seam between models and engines: an unconstrained log-density, its gradient, its
-//! minibatch gradient with the prior/likelihood split, and errors.
+//! minibatch gradient with the prior/likelihood split, the dropout sites in θ's terms, and
+//! errors.
 //!
 //! Nothing here imports the rest of the crate. Engines are written against these traits only, so
 //! they can be tested on hand-written densities and a library user can sample any density.
@@ -69,12 +70,26 @@ pub struct Weights {
     pub likelihood: f64,
 }
 
+/// One dropout layer as θ sees it: dropping unit j of the layer's input zeroes the j-th column
+/// of the next dense layer's weight matrix, so an engine drops units by scaling θ entries
+/// without knowing the model (MC dropout folds a mask into θ this way).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DropoutSite {
+    /// Probability p in [0, 1) that a unit is dropped.
+    pub p: f64,
+    /// For each unit j of the layer's input, the θ indices scaled when it is dropped or kept:
+    /// column j of the next dense layer's weights (out × in, row-major in θ), so
+    /// `offset + o·in + j` for every output o.
+    pub units: Vec<Vec<usize>>,
+}
+
 /// A log-density over θ ∈ ℝᵈ with its own scratch space; one per chain.
 ///
-/// Everything an engine may ask of a density is here: the value, the gradient, and the
-/// minibatch gradient with its prior/likelihood split. A density without a likelihood over rows
-/// keeps the defaults of the last two methods: it has no rows, and its "minibatch" is the whole
-/// density counted as prior.
+/// Everything an engine may ask of a density is here: the value, the gradient, the
+/// minibatch gradient with its prior/likelihood split, and where its dropout layers act on θ.
+/// A density without a likelihood over rows keeps the defaults of the minibatch methods: it
+/// has no rows, and its "minibatch" is the whole density counted as prior; one without dropout
+/// layers keeps the default of none.
 ///
 /// An implementation reports a non-finite value or gradient component as
 /// [`DensityError::NonFiniteValue`] / [`DensityError::NonFiniteGradient`] (see
@@ -146,6 +161,12 @@ pub trait Density {
         }
         grad.iter_mut().for_each(|g| *g *= weights.prior);
         Ok(split)
+    }
+
+    /// The model's dropout layers in θ's terms, in network and layer order; none by default.
+    /// The density itself treats every dropout layer as the identity.
+    fn dropout_sites(&self) -> &[DropoutSite] {
+        &[]
     }
 }
 

@@ -139,7 +139,9 @@ fn run(args: &Args) -> Result<(), String> {
         svi,
         fit: runner::FitSettings {
             epochs: args.epochs.unwrap_or(runner::FitSettings::default().epochs),
-            members: args.members.unwrap_or(runner::FitSettings::default().members),
+            members: args
+                .members
+                .unwrap_or(runner::FitSettings::default().members),
             ..runner::FitSettings::default()
         },
         seed: args.seed,

@@ -242,7 +242,9 @@ pub fn run_split(
                 map: cfg.fit.map(n, seed),
                 anchored: cfg.engine == Engine::AnchoredEnsemble,
             };
-            let draws = posterior.sample_with(&engine, seed).map_err(|e| e.to_string())?;
+            let draws = posterior
+                .sample_with(&engine, seed)
+                .map_err(|e| e.to_string())?;
             (draws, 0, f64::NAN, 0)
         }
         Engine::Swag | Engine::Multiswag => {

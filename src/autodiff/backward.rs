@@ -105,6 +105,17 @@ fn sweep(p: &Program, ws: &mut Workspace, prior_w: f64, lik_scale: f64, grad: &m
                         dense::input_grad(g, &vals[wsl.range()], dx, rows, fan_in, width);
                     }
                 }
+                // dL/dx += dL/dy: the layer is the identity in the density.
+                LayerKind::Dropout { .. } => {
+                    if p.slots[*x].needs_grad {
+                        let xs = p.slots[*x].slot;
+                        let os = p.slots[*out].slot;
+                        let (dx, g) = split_two(adj, xs.range(), os.range());
+                        for (a, b) in dx.iter_mut().zip(g.iter()) {
+                            *a += *b;
+                        }
+                    }
+                }
             },
             Instr::Unary { x, out, deriv, .. } => {
                 if !p.slots[*x].needs_grad {

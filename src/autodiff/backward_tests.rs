@@ -249,6 +249,33 @@ fn layer_dense() {
 }
 
 #[test]
+fn layer_dropout() {
+    // X (2 rows × 2 inputs) = [[1, 2], [3, −1]], dropout at p = 0.5: the density's identity, so
+    // the forward sweep copies X and the reverse sweep adds ḡ into X's adjoint unchanged.
+    let mut a = Arena::default();
+    let x = a.temp(2, 2, &[1.0, 3.0, 2.0, -1.0]);
+    let out = a.temp(2, 2, &[0.0; 4]);
+    let p = a.program(
+        vec![Instr::Layer {
+            kind: LayerKind::Dropout { p: 0.5 },
+            x,
+            out,
+            deriv: 0,
+        }],
+        ParamLayout::default(),
+    );
+    // ḡ = [[1, 2], [3, 4]], column-major.
+    let (ws, _) = run(&p, &[], &[(out, &[1.0, 3.0, 2.0, 4.0])], 1.0);
+    assert_eq!(
+        ws.vals[p.slots[out].slot.range()],
+        [1.0, 3.0, 2.0, -1.0],
+        "Y = X"
+    );
+    // dX = ḡ.
+    assert_eq!(adj(&p, &ws, x), [1.0, 3.0, 2.0, 4.0]);
+}
+
+#[test]
 fn unary() {
     let mut a = Arena::default();
     let x = a.temp(2, 1, &[0.0, 1.0]);

@@ -124,6 +124,10 @@ pub fn forward<const PARTIALS: bool>(
                         }
                     }
                 }
+                LayerKind::Dropout { .. } => {
+                    let (xs, os) = (p.slots[*x].slot, p.slots[*out].slot);
+                    vals.copy_within(xs.range(), os.offset);
+                }
             },
             Instr::Unary { op, x, out, deriv } => {
                 let xs = p.slots[*x].slot;

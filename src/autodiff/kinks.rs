@@ -24,6 +24,8 @@ pub fn kink_sides(p: &Program, vals: &[f64]) -> Vec<bool> {
                         sides.extend(vals[os.range()].iter().map(|&y| y > 0.0));
                     }
                 }
+                // The identity in the density: no kink.
+                LayerKind::Dropout { .. } => {}
             },
             Instr::Unary { op, x, out, .. } => {
                 let (xs, os) = (p.slots[*x].slot, p.slots[*out].slot);

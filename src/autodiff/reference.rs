@@ -53,6 +53,12 @@ pub fn eval_generic<D: Real>(p: &Program, init: &[f64], theta: &[D]) -> (D, D) {
                         }
                     }
                 }
+                LayerKind::Dropout { .. } => {
+                    let (xs, os) = (p.slots[*x].slot, p.slots[*out].slot);
+                    for i in 0..os.len() {
+                        v[os.offset + i] = v[xs.offset + i];
+                    }
+                }
             },
             Instr::Unary { op, x, out, .. } => {
                 let (xs, os) = (p.slots[*x].slot, p.slots[*out].slot);

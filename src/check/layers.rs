@@ -14,16 +14,20 @@ use crate::syntax::ast;
 pub(super) enum LayerSyntax {
     /// `dense(width, activation = identity, bias = true)`.
     Dense,
+    /// `dropout(p)`: drops each unit of its input with probability p; the identity in the
+    /// density, and it must be followed by a dense layer (see [`Checker::dropout_places`]).
+    Dropout,
 }
 
 impl LayerSyntax {
     /// Every layer kind, in the order the language lists them.
-    pub(super) const ALL: [LayerSyntax; 1] = [LayerSyntax::Dense];
+    pub(super) const ALL: [LayerSyntax; 2] = [LayerSyntax::Dense, LayerSyntax::Dropout];
 
     /// The kind's name as written.
     pub(super) fn name(self) -> &'static str {
         match self {
             LayerSyntax::Dense => "dense",
+            LayerSyntax::Dropout => "dropout",
         }
     }
 
@@ -36,6 +40,7 @@ impl LayerSyntax {
     pub(super) fn args(self) -> &'static [ArgSpec] {
         match self {
             LayerSyntax::Dense => &DENSE_ARGS,
+            LayerSyntax::Dropout => &DROPOUT_ARGS,
         }
     }
 }
@@ -65,6 +70,15 @@ const DENSE_ARGS: [ArgSpec; 3] = [
     },
 ];
 
+/// `dropout(p)`: the rate, required, positional or `p = 0.1`.
+const DROPOUT_ARGS: [ArgSpec; 1] = [ArgSpec {
+    name: "p",
+    aliases: &[],
+    positional: true,
+    ty: ArgType::Rate,
+    default: None,
+}];
+
 /// One argument a layer kind takes.
 #[derive(Debug)]
 pub(super) struct ArgSpec {
@@ -89,6 +103,8 @@ pub(super) enum ArgType {
     Activation,
     /// `true` or `false`.
     Bool,
+    /// A probability in [0, 1), written as a number.
+    Rate,
 }
 
 /// A layer argument's value.
@@ -100,6 +116,8 @@ pub(super) enum ArgValue {
     Activation(Activation),
     /// A flag.
     Bool(bool),
+    /// A rate.
+    Rate(f64),
 }
 
 /// A layer's arguments read through its kind's table: every argument's value, in table order.
@@ -126,7 +144,7 @@ impl LayerArgs {
     fn width(&self, name: &str) -> Dim {
         match self.value(name) {
             ArgValue::Width(d) => d.clone(),
-            ArgValue::Activation(_) | ArgValue::Bool(_) => {
+            ArgValue::Activation(_) | ArgValue::Bool(_) | ArgValue::Rate(_) => {
                 panic!("internal: '{name}' is a width in the kind's table")
             }
         }
@@ -136,7 +154,7 @@ impl LayerArgs {
     fn activation(&self, name: &str) -> Activation {
         match self.value(name) {
             ArgValue::Activation(a) => *a,
-            ArgValue::Width(_) | ArgValue::Bool(_) => {
+            ArgValue::Width(_) | ArgValue::Bool(_) | ArgValue::Rate(_) => {
                 panic!("internal: '{name}' is an activation in the kind's table")
             }
         }
@@ -146,8 +164,18 @@ impl LayerArgs {
     fn flag(&self, name: &str) -> bool {
         match self.value(name) {
             ArgValue::Bool(b) => *b,
-            ArgValue::Width(_) | ArgValue::Activation(_) => {
+            ArgValue::Width(_) | ArgValue::Activation(_) | ArgValue::Rate(_) => {
                 panic!("internal: '{name}' is a flag in the kind's table")
+            }
+        }
+    }
+
+    /// The rate argument called `name`.
+    fn rate(&self, name: &str) -> f64 {
+        match self.value(name) {
+            ArgValue::Rate(p) => *p,
+            ArgValue::Width(_) | ArgValue::Activation(_) | ArgValue::Bool(_) => {
+                panic!("internal: '{name}' is a rate in the kind's table")
             }
         }
     }
@@ -233,6 +261,32 @@ impl Checker {
                     None
                 }
             },
+            ArgType::Rate => self.rate(e).map(ArgValue::Rate),
+        }
+    }
+
+    /// A dropout rate: a number written in the model (`0.1`, `-0.1` read as such to be
+    /// reported), in [0, 1). A rate of 1 would drop every unit; the inverted-dropout scale
+    /// 1/(1 − p) is then infinite.
+    fn rate(&mut self, e: &ast::Expr) -> Option<f64> {
+        let value = match &e.kind {
+            ast::ExprKind::Num(v) => Some(*v),
+            ast::ExprKind::Neg(inner) => match inner.kind {
+                ast::ExprKind::Num(v) => Some(-v),
+                _ => None,
+            },
+            _ => None,
+        };
+        match value {
+            Some(p) if (0.0..1.0).contains(&p) => Some(p),
+            Some(p) => {
+                self.err(msg::rate_out_of_range(p, e.span));
+                None
+            }
+            None => {
+                self.err(msg::rate_not_a_number(e.span));
+                None
+            }
         }
     }
 
@@ -303,6 +357,11 @@ impl Checker {
                     width,
                 )
             }
+            // The identity on its input's width: no parameters of its own.
+            LayerSyntax::Dropout => (
+                LayerKind::Dropout { p: args.rate("p") },
+                place.fan_in.clone(),
+            ),
         }
     }
 
@@ -336,6 +395,7 @@ mod tests {
             ArgValue::Width(_) => ArgType::Width,
             ArgValue::Activation(_) => ArgType::Activation,
             ArgValue::Bool(_) => ArgType::Bool,
+            ArgValue::Rate(_) => ArgType::Rate,
         }
     }
 

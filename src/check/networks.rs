@@ -24,6 +24,7 @@ impl Checker {
         let mut layers: Vec<Layer> = Vec::new();
         let mut layer_names: HashMap<String, Span> = HashMap::new();
         let mut fan_in = Dim::Sym(format!("{}.input", n.name.name));
+        self.dropout_places(&n.layers);
         for (index, l) in n.layers.iter().enumerate() {
             let Some(syntax) = LayerSyntax::from_name(&l.kind.name) else {
                 let kinds = LayerSyntax::ALL.map(LayerSyntax::name);
@@ -74,6 +75,29 @@ impl Checker {
         });
     }
 
+    /// Checks where the dropout layers of a network stand, on the layers as written: each must
+    /// be followed by a dense layer, whose weight columns MC dropout masks (so not last, and
+    /// not followed by another dropout). A layer of an unknown kind after a dropout was
+    /// reported as such and is not judged here.
+    fn dropout_places(&mut self, layers: &[ast::Layer]) {
+        let kinds: Vec<Option<LayerSyntax>> = layers
+            .iter()
+            .map(|l| LayerSyntax::from_name(&l.kind.name))
+            .collect();
+        for (i, l) in layers.iter().enumerate() {
+            if kinds[i] != Some(LayerSyntax::Dropout) {
+                continue;
+            }
+            match kinds.get(i + 1) {
+                None => self.err(msg::dropout_last(l.span)),
+                Some(Some(LayerSyntax::Dropout)) => {
+                    self.err(msg::dropout_twice(layers[i + 1].span, l.span));
+                }
+                Some(Some(LayerSyntax::Dense)) | Some(None) => {}
+            }
+        }
+    }
+
     /// Sets each network's input width from its call sites; weights of layer 0 get their
     /// fan-in from there.
     pub(super) fn fix_network_inputs(&mut self) {
@@ -99,6 +123,8 @@ impl Checker {
                             self.model.params[weight].shape =
                                 Shape::Matrix(l.width.clone(), width.clone());
                         }
+                        // Its output is its input: the width too.
+                        LayerKind::Dropout { .. } => l.width = width.clone(),
                     }
                 }
             }

@@ -287,6 +287,9 @@ impl Checker {
                 let mut candidates: Vec<String> =
                     vec![format!("{}.weight", net.name), format!("{}.bias", net.name)];
                 for l in &net.layers {
+                    if let LayerKind::Dropout { .. } = l.kind {
+                        continue;
+                    }
                     candidates.push(format!("{}.{}", net.name, l.label()));
                     candidates.push(format!("{}.{}.weight", net.name, l.label()));
                     candidates.push(format!("{}.{}.bias", net.name, l.label()));
@@ -322,7 +325,14 @@ impl Checker {
                 } else {
                     segs[segs.len() - 1].span
                 };
+                let dropout = segs.len() >= 2
+                    && layer_of(&segs[1].name)
+                        .is_some_and(|l| matches!(l.kind, LayerKind::Dropout { .. }));
                 match result {
+                    Some((v, _)) if v.is_empty() && dropout => {
+                        self.err(msg::prior_on_dropout(&text, segs[1].span));
+                        None
+                    }
                     Some((v, _)) if v.is_empty() => {
                         self.err(msg::no_bias(&text, bad_seg));
                         None

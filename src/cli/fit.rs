@@ -1,7 +1,7 @@
 //! `bnnppl fit --method NAME`: the optimization-based methods — MAP, deep and anchored
-//! ensembles, SVI, SWAG and MultiSWAG — through the shared runner, writing the directory
-//! `sample` writes plus each method's trace and a `fit.json` (`swag.json`) of how each fit
-//! ended.
+//! ensembles, MC dropout, SVI, SWAG and MultiSWAG — through the shared runner, writing the
+//! directory `sample` writes plus each method's trace and a `fit.json` (`swag.json`) of how
+//! each fit ended.
 
 use super::check::{bind_posterior, load};
 use super::run::{run, write_file, OutputArgs, Ran, RunSpec, SaveKind};
@@ -10,7 +10,7 @@ use super::{Failure, ModelArgs, Output, EXIT_INTERRUPTED};
 use crate::engine::svi::{Decay, GuideKind, Init};
 use crate::engine::swag::parse_schedule;
 use crate::engine::{
-    Engine, Ensemble, Map, MapResult, MultiSwag, Optimizer, Svi, Swag, SwagResult,
+    Engine, Ensemble, Map, MapResult, McDropout, MultiSwag, Optimizer, Svi, Swag, SwagResult,
 };
 use clap::ValueEnum;
 
@@ -32,6 +32,9 @@ pub enum Method {
     Swag,
     /// MultiSWAG: SWAG on each of --members ensemble members, --draws each.
     Multiswag,
+    /// MC dropout: the weights fitted with a fresh mask of the model's dropout layers each
+    /// step, then --draws draws, each the weights with one mask folded in.
+    McDropout,
 }
 
 /// Options of `fit`.
@@ -112,7 +115,8 @@ pub struct FitArgs {
     /// swag, multiswag: deviations K kept for the low-rank part of the covariance (≥ 2).
     #[arg(long, default_value_t = 20, help_heading = "SWAG")]
     pub swag_rank: usize,
-    /// svi, swag, multiswag: draws from the fitted approximation (per member for multiswag).
+    /// svi, swag, multiswag: draws from the fitted approximation (per member for multiswag);
+    /// mc-dropout: draws of a dropout mask, each folded into the fitted weights.
     #[arg(long, default_value_t = 1000)]
     pub draws: usize,
     /// Seed of the fits and the draws; member k uses its own stream of it.
@@ -176,7 +180,7 @@ impl FitArgs {
 pub fn fit(args: &FitArgs) -> Result<Output, Failure> {
     let members = match args.method {
         Method::Ensemble | Method::AnchoredEnsemble | Method::Multiswag => args.members,
-        Method::Map | Method::Svi | Method::Swag => 1,
+        Method::Map | Method::Svi | Method::Swag | Method::McDropout => 1,
     };
     if members == 0 {
         return Err(Failure::usage("error: --members must be at least 1"));
@@ -241,6 +245,16 @@ pub fn fit(args: &FitArgs) -> Result<Output, Failure> {
             chain_ids,
             report_swag,
         ),
+        Method::McDropout => run_fits(
+            args,
+            &McDropout {
+                map: args.map(),
+                draws: args.draws,
+                members,
+            },
+            chain_ids,
+            report_modes,
+        ),
     }
 }
 
@@ -257,6 +271,13 @@ fn run_fits<E: Engine>(
     let model = load(&args.model)?;
     let (post, warnings) = bind_posterior(&model, &args.model)?;
     eprint!("{}", warnings);
+    if args.method == Method::McDropout && post.dropout_sites().is_empty() {
+        return Err(Failure::usage(format!(
+            "error: {} has no dropout layer, so --method mc-dropout has no units to drop\n  \
+             = help: write e.g. dropout(0.1) before a dense layer of a network",
+            args.model.model.display()
+        )));
+    }
     let alone = chain_ids.is_some();
     let spec = RunSpec {
         posterior: &post,
@@ -292,16 +313,30 @@ fn report_modes(
     let converged = ran.fits.iter().filter(|f| f.converged).count();
     let gradients: u64 = ran.fits.iter().map(|f| f.gradients).sum();
     let (ended, files) = ended(ran);
-    let mut text = format!(
-        "{ended} {} fit(s) in {:.1} s ({} gradient evaluations); {} of {} reached a gradient norm \
-         below {}; draws in {files}\n",
-        ran.fits.len(),
-        ran.seconds,
-        gradients,
-        converged,
-        ran.fits.len(),
-        args.grad_tol,
-    );
+    let mut text = match args.method {
+        Method::McDropout => format!(
+            "{ended} {} fit(s) in {:.1} s ({gradients} gradient evaluations); {} draws per \
+             fit, each the fitted weights with one dropout mask; draws in {files}\n",
+            ran.fits.len(),
+            ran.seconds,
+            args.draws,
+        ),
+        Method::Map
+        | Method::Ensemble
+        | Method::AnchoredEnsemble
+        | Method::Svi
+        | Method::Swag
+        | Method::Multiswag => format!(
+            "{ended} {} fit(s) in {:.1} s ({} gradient evaluations); {} of {} reached a \
+             gradient norm below {}; draws in {files}\n",
+            ran.fits.len(),
+            ran.seconds,
+            gradients,
+            converged,
+            ran.fits.len(),
+            args.grad_tol,
+        ),
+    };
     let members: Vec<serde_json::Value> = ran
         .fits
         .iter()
@@ -348,6 +383,7 @@ fn method_name(method: Method) -> &'static str {
         Method::Svi => "svi",
         Method::Swag => "swag",
         Method::Multiswag => "multiswag",
+        Method::McDropout => "mc-dropout",
     }
 }
 

@@ -7,6 +7,7 @@ use crate::draws::{columns, earlier_run_files, run_config, CsvFactory, Draws, Ru
 use crate::engine::{
     Engine, EngineError, InitFailure, Phase, ProgressEvent, ProgressFn, RunControl,
 };
+use crate::ir::{CheckedModel, LayerKind};
 use crate::posterior::Posterior;
 use crate::summary::report;
 use clap::ValueEnum;
@@ -213,6 +214,11 @@ pub fn run<E: Engine>(engine: &E, spec: RunSpec<'_>) -> Result<Ran<E::Fit>, Fail
     engine
         .check_settings(post.layout().dim(), post.n_rows())
         .map_err(engine_failure)?;
+    if !engine.drops_units() {
+        if let Some(warning) = dropout_identity(engine.name(), post.model()) {
+            eprint!("{warning}");
+        }
+    }
     let out = output_dir(spec.model, spec.out)?;
     let every: Vec<usize> = (0..engine.chains()).collect();
     let chain_ids = spec.chain_ids.unwrap_or_else(|| every.clone());
@@ -265,6 +271,31 @@ pub fn run<E: Engine>(engine: &E, spec: RunSpec<'_>) -> Result<Ran<E::Fit>, Fail
         config,
         markov: engine.is_markov_chain(),
     })
+}
+
+/// The warning a run prints once when its engine runs the model's dropout layers as the
+/// identity (every engine but MC dropout); `None` for a model without dropout layers.
+pub fn dropout_identity(engine: &str, model: &CheckedModel) -> Option<String> {
+    let layers: Vec<String> = model
+        .networks
+        .iter()
+        .flat_map(|n| {
+            n.layers
+                .iter()
+                .filter(|l| matches!(l.kind, LayerKind::Dropout { .. }))
+                .map(move |l| format!("{}.{}", n.name, l.label()))
+        })
+        .collect();
+    let (first, rest) = layers.split_first()?;
+    let which = if rest.is_empty() {
+        format!("the dropout layer {first}")
+    } else {
+        format!("the dropout layers {}", layers.join(", "))
+    };
+    Some(format!(
+        "warning: {engine} runs {which} as the identity: no unit is dropped\n  = help: \
+         `bnnppl fit --method mc-dropout` trains and draws with dropout masks\n"
+    ))
 }
 
 impl<X> Ran<X> {

@@ -9,7 +9,7 @@ use rand::{Rng, RngExt};
 
 use super::optim::{ascend, Ascent};
 use super::EngineError;
-use crate::density::{check_finite, Density, DensityError, Split, Weights};
+use crate::density::{check_finite, Density, DensityError, DropoutSite, Split, Weights};
 
 /// How many random starting points are tried before a chain gives up (Stan's limit).
 pub const MAX_INIT_ATTEMPTS: usize = 100;
@@ -288,6 +288,9 @@ impl<D: Density> Density for Guarded<D> {
             inner.minibatch_grad_weighted(theta, rows, weights, grad)
         }))
         .unwrap_or_else(|payload| Err(DensityError::Panicked(panic_message(&*payload))))
+    }
+    fn dropout_sites(&self) -> &[DropoutSite] {
+        self.0.dropout_sites()
     }
 }
 

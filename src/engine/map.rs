@@ -14,7 +14,7 @@
 
 use super::batches::Batches;
 use super::descent::{Descent, Flow, Point, Rule, StepError};
-use super::init::{find_start, Init};
+use super::init::{find_start, Init, Start};
 use super::lbfgs::lbfgs;
 use super::optim::{validate_clip, Decay};
 use super::output::{FitStep, FitSummary};
@@ -192,6 +192,50 @@ impl Map {
         ]
     }
 
+    /// Chain `chain`'s random stream and the start the fit takes from it: the user's θ, or a
+    /// random start ([`Init::Map`] is one here: this is the MAP fit).
+    pub(crate) fn start<D: Density>(
+        &self,
+        density: &mut D,
+        chain: usize,
+    ) -> Result<(rand_chacha::ChaCha8Rng, Start), EngineError> {
+        let mut rng = chain_rng(self.seed, chain);
+        let init = match &self.init {
+            Init::Map { .. } => Init::default(),
+            other => other.clone(),
+        };
+        let start = find_start(density, &init, &mut rng, false).map_err(|e| EngineError::Init {
+            chain,
+            attempts: e.attempts,
+            reason: e.reason,
+        })?;
+        Ok((rng, start))
+    }
+
+    /// The minibatch schedule over `n` rows; `None` uses every row at every step.
+    pub(crate) fn batches(&self, n: usize) -> Option<Batches> {
+        match self.batch_size {
+            Some(b) if b < n => Some(Batches::new(n, b)),
+            _ => None,
+        }
+    }
+
+    /// The Adam loop of these settings; only the caller's rules stop it before its steps.
+    pub(crate) fn adam(&self) -> Descent {
+        Descent {
+            rule: Rule::Adam {
+                betas: self.betas,
+                eps: self.eps,
+            },
+            steps: self.steps,
+            lr: self.lr,
+            decay: self.decay,
+            clip: self.clip,
+            tol: 0.0,
+            window: self.window,
+        }
+    }
+
     /// Finds a mode from chain `chain`'s start, streaming the trace to `out` and stopping when
     /// the run is interrupted. `density` may be any density of the seam (a perturbed one for
     /// anchored ensembles); the chain's random stream drives the start and the batch order.
@@ -203,16 +247,7 @@ impl Map {
     ) -> Result<MapResult, EngineError> {
         let n = density.n_rows();
         self.validate(n)?;
-        let mut rng = chain_rng(self.seed, chain);
-        let init = match &self.init {
-            Init::Map { .. } => Init::default(),
-            other => other.clone(),
-        };
-        let start = find_start(density, &init, &mut rng, false).map_err(|e| EngineError::Init {
-            chain,
-            attempts: e.attempts,
-            reason: e.reason,
-        })?;
+        let (mut rng, start) = self.start(density, chain)?;
         let mut theta = start.theta;
         let mut gradients = start.attempts as u64;
         let fail = |draw: usize, source: DensityError| EngineError::Density {
@@ -255,26 +290,12 @@ impl Map {
                 )
             }
             Optimizer::Adam => {
-                let mut batches = match self.batch_size {
-                    Some(b) if b < n => Some(Batches::new(n, b)),
-                    _ => None,
-                };
+                let mut batches = self.batches(n);
                 let check_every = match (&batches, self.check_every) {
                     (Some(b), 0) => (n / b.batch_size()).max(1),
                     (_, k) => k.max(1),
                 };
-                let descent = Descent {
-                    rule: Rule::Adam {
-                        betas: self.betas,
-                        eps: self.eps,
-                    },
-                    steps: self.steps,
-                    lr: self.lr,
-                    decay: self.decay,
-                    clip: self.clip,
-                    tol: 0.0,
-                    window: self.window,
-                };
+                let descent = self.adam();
                 let mut full = vec![0.0; theta.len()];
                 // The objective counts its evaluations; the gradient-norm test is its own:
                 // on the full data the step's gradient, with minibatches a full-data gradient
@@ -315,17 +336,7 @@ impl Map {
                                 }
                             }
                         },
-                        &mut |point, _, _| {
-                            if let Err(e) = out.fit_step(&fit_step(point)) {
-                                sink_error = Some(e);
-                                return Flow::Stop;
-                            }
-                            if out.stop_requested() {
-                                Flow::Stop
-                            } else {
-                                Flow::Continue
-                            }
-                        },
+                        &mut |point, _, _| stream_step(out, &fit_step(point), &mut sink_error),
                     )
                     .map_err(|(t, e)| fail(t, e))?;
                 gradients += evaluations.get();
@@ -342,14 +353,8 @@ impl Map {
         if let Some(e) = sink_error {
             return Err(e);
         }
-        // The end point, on the full data.
-        let mut grad = vec![0.0; theta.len()];
         gradients += 1;
-        let (log_density, grad_norm) = match density.log_density_grad(&theta, &mut grad) {
-            Ok(lp) => (lp, norm(&grad)),
-            Err(e) if e.is_recoverable() => (f64::NAN, f64::NAN),
-            Err(e) => return Err(fail(steps, e)),
-        };
+        let (log_density, grad_norm) = end_point(density, &theta, chain, steps)?;
         Ok(MapResult {
             theta,
             log_density,
@@ -373,6 +378,44 @@ impl Map {
             converged: result.converged,
         })?;
         out.draw(&result.theta, &mode_stats(result.log_density))
+    }
+}
+
+/// After an optimizer step: the step to the sink (a failed write is kept in `sink_error` and
+/// stops the fit), then a stop when the run is interrupted.
+pub(crate) fn stream_step<S: DrawSink>(
+    out: &mut ChainOutput<'_, S>,
+    step: &FitStep,
+    sink_error: &mut Option<EngineError>,
+) -> Flow {
+    if let Err(e) = out.fit_step(step) {
+        *sink_error = Some(e);
+        return Flow::Stop;
+    }
+    if out.stop_requested() {
+        Flow::Stop
+    } else {
+        Flow::Continue
+    }
+}
+
+/// log p(θ) and ‖∇ log p(θ)‖ where a fit ended, on the full data: NaN where they are not
+/// finite; a fatal density error fails the chain at draw `steps`.
+pub(crate) fn end_point<D: Density>(
+    density: &mut D,
+    theta: &[f64],
+    chain: usize,
+    steps: usize,
+) -> Result<(f64, f64), EngineError> {
+    let mut grad = vec![0.0; theta.len()];
+    match density.log_density_grad(theta, &mut grad) {
+        Ok(lp) => Ok((lp, norm(&grad))),
+        Err(e) if e.is_recoverable() => Ok((f64::NAN, f64::NAN)),
+        Err(source) => Err(EngineError::Density {
+            chain,
+            draw: steps,
+            source,
+        }),
     }
 }
 

@@ -42,6 +42,7 @@ mod init;
 pub mod lbfgs;
 pub mod leapfrog;
 pub mod map;
+pub mod mc_dropout;
 pub mod nuts;
 pub mod optim;
 pub mod output;
@@ -52,6 +53,7 @@ pub mod swag;
 pub use hmc::Hmc;
 pub use init::{Init, InitFailure, MAX_INIT_ATTEMPTS};
 pub use map::{Ensemble, Map, MapResult, Optimizer};
+pub use mc_dropout::McDropout;
 pub use nuts::{MassMatrix, Nuts};
 pub use optim::Decay;
 pub use output::{
@@ -379,6 +381,11 @@ pub trait Engine: Sync {
     /// tree depth, E-BFMI); false for independent draws from a fitted approximation.
     fn is_markov_chain(&self) -> bool {
         true
+    }
+    /// Whether the engine drops units of the density's dropout sites (MC dropout); every other
+    /// engine runs a dropout layer as the identity, as the density computes it.
+    fn drops_units(&self) -> bool {
+        false
     }
     /// The settings for the output's configuration lines.
     fn header(&self) -> Header;

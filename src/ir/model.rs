@@ -515,7 +515,7 @@ pub enum ExprKind {
 /// [`CheckedModel::params`] in the checked model, and a slot of the lowered program after
 /// lowering ([`LayerKind::map_params`]). A closed set: every stage matches it exhaustively, so
 /// a new kind cannot be added without its checking, lowering, forward and backward rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum LayerKind<P = usize> {
     /// y = act(x·Wᵀ + b) over a batch of rows x (rows × in): weights W (out × in), an optional
     /// bias b (out), then an activation elementwise.
@@ -526,6 +526,13 @@ pub enum LayerKind<P = usize> {
         bias: Option<P>,
         /// The activation after the affine map.
         activation: Activation,
+    },
+    /// y = x: dropout of the input's units at rate p, which the density does not apply (it is
+    /// the identity there); `fit --method mc-dropout` drops units by masking the columns of the
+    /// next dense layer's weights, which the checker requires to follow. No parameters.
+    Dropout {
+        /// Probability p in [0, 1) that a unit is dropped.
+        p: f64,
     },
 }
 
@@ -542,6 +549,7 @@ impl<P: Copy> LayerKind<P> {
                 bias: bias.map(f),
                 activation,
             },
+            LayerKind::Dropout { p } => LayerKind::Dropout { p },
         }
     }
 
@@ -552,6 +560,7 @@ impl<P: Copy> LayerKind<P> {
             LayerKind::Dense { weight, bias, .. } => std::iter::once(("weight", weight))
                 .chain(bias.map(|b| ("bias", b)))
                 .collect(),
+            LayerKind::Dropout { .. } => Vec::new(),
         }
     }
 }

@@ -125,6 +125,15 @@ impl fmt::Display for CheckedModel {
                             if bias.is_some() { "" } else { ", no bias" }
                         );
                     }
+                    LayerKind::Dropout { p } => {
+                        let _ = writeln!(
+                            out,
+                            "  {}: dropout {} -> {}, p = {p}",
+                            l.label(),
+                            l.fan_in,
+                            l.width
+                        );
+                    }
                 }
             }
         }

@@ -154,7 +154,9 @@ pub enum Instr {
         dx: usize,
     },
     /// out = one network layer applied to a batch of rows; [`LayerKind`] says what it computes
-    /// (dense: act(x·Wᵀ + b)) and in which slots its parameters are.
+    /// (dense: act(x·Wᵀ + b); dropout: a copy of x, which lowering never emits — it lets the
+    /// next layer read x — but the sweeps evaluate as the identity it is) and in which slots its
+    /// parameters are.
     Layer {
         /// What the layer computes, its parameters named by slot (dense: weights out × in,
         /// bias out × 1).
@@ -412,6 +414,13 @@ impl fmt::Display for Program {
                         name(*weight),
                         bias.map(|b| format!(" + {}", name(b))).unwrap_or_default()
                     ),
+                    LayerKind::Dropout { p } => {
+                        format!(
+                            "{} = dropout({}, p = {p}) as the identity",
+                            name(*out),
+                            name(*x)
+                        )
+                    }
                 },
                 Instr::Unary { op, x, out, .. } => {
                     let op = match op {

@@ -6,6 +6,7 @@
 //! data is bound, each minibatch size once per posterior (shared by every evaluator), and the
 //! likelihood's argument expressions once per chunk size of a prediction.
 
+mod dropout;
 pub mod gradient_check;
 pub mod predictive;
 
@@ -15,7 +16,7 @@ use crate::autodiff::{
 };
 use crate::check::verify_dims;
 use crate::data::BoundData;
-use crate::density::{Density, DensityError, Split, Target, Weights};
+use crate::density::{Density, DensityError, DropoutSite, Split, Target, Weights};
 use crate::diagnostic::Diagnostic;
 use crate::ir::CheckedModel;
 use crate::lower::{lower, lower_anchored, lower_outputs, row_symbol, Program, Sizes, SlotKind};
@@ -42,6 +43,8 @@ struct Inner {
     /// The anchored density on the full data, lowered the first time an evaluator is
     /// perturbed.
     anchored: std::sync::OnceLock<Arc<Program>>,
+    /// The dropout layers in θ's terms.
+    dropout_sites: Vec<DropoutSite>,
 }
 
 /// A model bound to data. Cheap to clone (shared); implements [`Target`].
@@ -120,6 +123,7 @@ impl Posterior {
         let rows = row_symbol(model)
             .and_then(|s| sizes.get(&s).copied())
             .unwrap_or(0);
+        let dropout_sites = dropout::dropout_sites(model, &density.layout);
         Ok(Posterior {
             inner: Arc::new(Inner {
                 model: model.clone(),
@@ -132,6 +136,7 @@ impl Posterior {
                 rendered_warnings,
                 batch_programs: Mutex::new(Vec::new()),
                 anchored: std::sync::OnceLock::new(),
+                dropout_sites,
             }),
         })
     }
@@ -181,6 +186,11 @@ impl Posterior {
     /// Number of likelihood rows N.
     pub fn n_rows(&self) -> usize {
         self.inner.rows
+    }
+
+    /// The model's dropout layers in θ's terms (see [`Density::dropout_sites`]).
+    pub fn dropout_sites(&self) -> &[DropoutSite] {
+        &self.inner.dropout_sites
     }
 
     /// Names and concrete dimensions of the stored quantities, in output order.
@@ -437,6 +447,10 @@ impl Density for PosteriorEval {
         grad: &mut [f64],
     ) -> Result<Split, DensityError> {
         self.weighted(theta, rows, Some(weights), grad)
+    }
+
+    fn dropout_sites(&self) -> &[DropoutSite] {
+        self.post.dropout_sites()
     }
 }
 

@@ -185,6 +185,12 @@ fn independent_draws(method: &str) -> &'static str {
              there are no divergences, tree depths or E-BFMI, and R-hat compares members that sit\n\
              at different modes, so a large R-hat is expected, not a failure.\n"
         }
+        "mc-dropout" => {
+            "Each draw is the fitted network with one dropout mask applied (MC dropout): the spread\n\
+             over draws is the dropout approximation's uncertainty. The draws are independent given\n\
+             the fit: there are no divergences, tree depths or E-BFMI to report, and R-hat/ESS\n\
+             describe the masks' draws, not how well they fit the posterior.\n"
+        }
         _ => {
             "These draws do not come from a Markov chain: there are no divergences, tree depths or\n\
              E-BFMI to report, and R-hat/ESS describe the approximation's draws, not how well it\n\
