@@ -189,7 +189,10 @@ fn synthetic() -> (PathBuf, Dataset) {
 
 fn config(engine: runner::Engine, seed: u64) -> runner::Config {
     runner::Config {
-        model: PathBuf::from("models/uci_nuts.bnn"),
+        model: PathBuf::from(match engine {
+            runner::Engine::McDropout => "models/uci_dropout.bnn",
+            _ => "models/uci_nuts.bnn",
+        }),
         engine,
         nuts: Nuts {
             chains: 2,
@@ -235,6 +238,7 @@ fn the_same_seed_reproduces_a_split_exactly() {
         runner::Engine::AnchoredEnsemble,
         runner::Engine::Swag,
         runner::Engine::Multiswag,
+        runner::Engine::McDropout,
     ] {
         let a = runner::run_split(&ds, &dir, 0, &config(engine, 3)).unwrap();
         let b = runner::run_split(&ds, &dir, 0, &config(engine, 3)).unwrap();
@@ -270,11 +274,17 @@ fn each_data_set_defaults_to_the_prior_its_validation_rows_chose() {
     }
     for d in neal.iter().chain(&fan_in) {
         assert_eq!(default_model(Engine::Svi, d), "models/uci_svi.bnn", "{d}");
+        assert_eq!(
+            default_model(Engine::McDropout, d),
+            "models/uci_dropout.bnn",
+            "{d}"
+        );
     }
     for path in [
         "models/uci_nuts.bnn",
         "models/uci_nuts_neal.bnn",
         "models/uci_svi.bnn",
+        "models/uci_dropout.bnn",
     ] {
         let model = bnnppl::api::Model::from_file(path).unwrap_or_else(|e| panic!("{e}"));
         let data = std::path::Path::new(path).with_extension("json");

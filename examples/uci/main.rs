@@ -3,7 +3,7 @@
 //! summary.
 //!
 //! Run: `cargo run --release --example uci -- --data-dir ../shared/data/uci --dataset yacht
-//! [--engine nuts|svi|map|ensemble|anchored-ensemble|swag|multiswag] [--splits K] [--seed S]`. Results go to `<out>/<dataset>_<engine>.csv`
+//! [--engine nuts|svi|map|ensemble|anchored-ensemble|swag|multiswag|mc-dropout] [--splits K] [--seed S]`. Results go to `<out>/<dataset>_<engine>.csv`
 //! (one row per split, written as each split finishes), then one Markdown summary row
 //! (mean ± standard error over the splits run) is printed.
 
@@ -26,7 +26,7 @@ struct Args {
     /// Data set folder name (yacht, bostonHousing, concrete, ...).
     #[arg(long)]
     dataset: String,
-    /// nuts, svi, map, ensemble, anchored-ensemble, swag or multiswag.
+    /// nuts, svi, map, ensemble, anchored-ensemble, swag, multiswag or mc-dropout.
     #[arg(long, default_value = "nuts")]
     engine: String,
     /// Adam epochs of each MAP fit (the optimization methods; default 40).
@@ -35,6 +35,9 @@ struct Args {
     /// Members of the ensembles and of MultiSWAG (default 5).
     #[arg(long)]
     members: Option<usize>,
+    /// SWAG's SGD learning rate per row (default 0.002).
+    #[arg(long)]
+    swag_lr: Option<f64>,
     /// Number of splits to run (default: all of the data set's splits).
     #[arg(long)]
     splits: Option<usize>,
@@ -142,6 +145,9 @@ fn run(args: &Args) -> Result<(), String> {
             members: args
                 .members
                 .unwrap_or(runner::FitSettings::default().members),
+            swag_lr: args
+                .swag_lr
+                .unwrap_or(runner::FitSettings::default().swag_lr),
             ..runner::FitSettings::default()
         },
         seed: args.seed,

@@ -63,7 +63,7 @@ pub enum Command {
     /// Fit a Gaussian guide by variational inference (SVI); writes the same files as sample.
     #[command(after_help = AFTER_HELP)]
     Svi(Box<svi::SviArgs>),
-    /// Fit by optimization (--method): MAP, ensembles, SWAG or SVI; writes the same files as sample.
+    /// Fit by optimization (--method): MAP, ensembles, SWAG, MC dropout or SVI; writes the same files as sample.
     #[command(after_help = AFTER_HELP)]
     Fit(Box<fit::FitArgs>),
     /// Trace and rank plots (SVG) of chosen quantities of a `sample` output directory.
