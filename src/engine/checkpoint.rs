@@ -163,8 +163,84 @@ mod exact_vec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::density::FnDensity;
     use crate::engine::rng::chain_rng;
+    use crate::engine::{
+        Adaptation, DrawStats, RunControl, SinkError, SinkFactory, TraceFactory, TraceSink,
+    };
+    use crate::summary::{mcse_mean, mcse_sd};
     use rand::RngExt;
+
+    /// Keeps a chain's resume points.
+    struct Points(Vec<ChainState>);
+    impl DrawSink for Points {
+        fn adaptation_done(&mut self, _: &Adaptation) -> Result<(), SinkError> {
+            Ok(())
+        }
+        fn draw(&mut self, _: &[f64], _: &DrawStats) -> Result<(), SinkError> {
+            Ok(())
+        }
+        fn checkpoint(&mut self, state: Option<&ChainState>) -> Result<(), SinkError> {
+            self.0.extend(state.cloned());
+            Ok(())
+        }
+    }
+    struct PointsFactory;
+    impl SinkFactory for PointsFactory {
+        type Sink = Points;
+        fn sink(&self, _: usize, _: usize) -> Result<Points, SinkError> {
+            Ok(Points(Vec::new()))
+        }
+    }
+
+    #[test]
+    fn a_resumed_chain_keeps_its_adaptation_and_samples_the_target() {
+        // θ ~ normal(0, diag(1, 10²)): warmup must learn M⁻¹ ≈ diag(1, 100), and the resumed
+        // chain must keep that step size and sample both scales.
+        let target = FnDensity::new(2, |x: &[f64], g: &mut [f64]| {
+            g[0] = -x[0];
+            g[1] = -x[1] / 100.0;
+            -0.5 * (x[0] * x[0] + x[1] * x[1] / 100.0)
+        });
+        let nuts = Nuts {
+            chains: 1,
+            warmup: 500,
+            draws: 4200,
+            seed: 5,
+            checkpoint_every: 100,
+            ..Nuts::default()
+        };
+        let control = RunControl::default();
+        let report = nuts.run(&target, &PointsFactory, &control).expect("runs");
+        let points = &report.chains[0].sink.0;
+        // The end of warmup, then every 100 draws: 43 resume points, the last at the end.
+        assert_eq!(points.len(), 43);
+        assert_eq!(points[0].next_draw, 500);
+        let state = points[2].clone();
+        assert_eq!(state.next_draw, 700);
+        assert!((state.inv_mass[1] / state.inv_mass[0] - 100.0).abs() < 50.0);
+        let resume = Resume {
+            nuts,
+            states: vec![Some(state.clone())],
+        };
+        let report = resume
+            .run(&target, &TraceFactory::default(), &control)
+            .expect("resumes");
+        let trace = &report.chains[0].sink;
+        let TraceSink { trace, .. } = trace;
+        assert_eq!(trace.len(), 4000, "the draws after draw 700");
+        assert!(trace.stats.iter().all(|s| s.step_size == state.step_size));
+        for (j, sd) in [(0, 1.0), (1, 10.0)] {
+            let chain = vec![trace.column(j)];
+            let n = chain[0].len() as f64;
+            let mean = chain[0].iter().sum::<f64>() / n;
+            let var = chain[0].iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+            let z_mean = mean / mcse_mean(&chain);
+            let z_sd = (var.sqrt() - sd) / mcse_sd(&chain);
+            assert!(z_mean.abs() < 4.5, "θ{j}: mean {mean}, z {z_mean}");
+            assert!(z_sd.abs() < 4.5, "θ{j}: sd {}, z {z_sd}", var.sqrt());
+        }
+    }
 
     #[test]
     fn a_state_restores_the_generator_where_it_stood() {
