@@ -42,6 +42,7 @@ pub mod lower;
 pub mod math;
 pub mod posterior;
 pub mod predict;
+pub mod sbc;
 pub mod source;
 pub mod stan_csv;
 pub mod summary;

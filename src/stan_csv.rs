@@ -200,6 +200,17 @@ impl<W: Write> StanCsvWriter<W> {
         })
     }
 
+    /// A writer that continues a chain file already holding its header and adaptation block
+    /// (a resumed chain), with `n_user` model columns; writes nothing yet.
+    pub fn append(out: W, n_user: usize) -> Self {
+        StanCsvWriter {
+            out,
+            n_user,
+            line: String::new(),
+            adapted: true,
+        }
+    }
+
     /// Appends one draw (sampler statistics, then one value per user column) and flushes.
     pub fn write_draw(&mut self, stats: &SamplerStats, values: &[f64]) -> Result<(), WriteError> {
         if values.len() != self.n_user {

@@ -8,6 +8,7 @@ mod check;
 mod diagnose;
 mod fit;
 mod predict;
+mod resume;
 mod run;
 mod sample;
 mod summary;

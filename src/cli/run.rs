@@ -3,7 +3,9 @@
 //! summary written at the end.
 
 use super::{Failure, ModelArgs, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_IO, EXIT_MODEL, EXIT_USAGE};
-use crate::draws::{columns, earlier_run_files, run_config, CsvFactory, Draws, RunWrites, Save};
+use crate::draws::{
+    columns, earlier_run_files, run_config, Checkpoints, CsvFactory, Draws, RunWrites, Save,
+};
 use crate::engine::{
     Engine, EngineError, InitFailure, Phase, ProgressEvent, ProgressFn, RunControl,
 };
@@ -210,6 +212,17 @@ pub struct Ran<X> {
 /// The settings are checked first (settings that cannot run create no output directory), then
 /// the output directory must hold no other run's files.
 pub fn run<E: Engine>(engine: &E, spec: RunSpec<'_>) -> Result<Ran<E::Fit>, Failure> {
+    run_with(engine, spec, None)
+}
+
+/// [`run`], with the chains' resume points saved beside their files (`checkpoints`). A resumed
+/// run (chains to append to) writes into the directory its resume prepared, whose files are its
+/// own run's.
+pub fn run_with<E: Engine>(
+    engine: &E,
+    spec: RunSpec<'_>,
+    checkpoints: Option<Checkpoints>,
+) -> Result<Ran<E::Fit>, Failure> {
     let post = spec.posterior;
     engine
         .check_settings(post.layout().dim(), post.n_rows())
@@ -223,14 +236,16 @@ pub fn run<E: Engine>(engine: &E, spec: RunSpec<'_>) -> Result<Ran<E::Fit>, Fail
     let every: Vec<usize> = (0..engine.chains()).collect();
     let chain_ids = spec.chain_ids.unwrap_or_else(|| every.clone());
     let config = run_config(&out.stem, engine, spec.posterior);
-    clear_for_run(
-        &out,
-        &RunWrites {
-            config: &config,
-            chains: &chain_ids,
-            every_chain: chain_ids == every,
-        },
-    )?;
+    if checkpoints.as_ref().is_none_or(|c| c.append.is_empty()) {
+        clear_for_run(
+            &out,
+            &RunWrites {
+                config: &config,
+                chains: &chain_ids,
+                every_chain: chain_ids == every,
+            },
+        )?;
+    }
     let factory = CsvFactory {
         dir: out.path.clone(),
         posterior: spec.posterior.clone(),
@@ -238,6 +253,7 @@ pub fn run<E: Engine>(engine: &E, spec: RunSpec<'_>) -> Result<Ran<E::Fit>, Fail
         seed: spec.seed,
         config: config.clone(),
         numbered_traces: engine.chains() > 1,
+        checkpoints,
     };
     let bars = Progress::new(engine, &chain_ids, spec.quiet);
     let control = RunControl {

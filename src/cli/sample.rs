@@ -3,8 +3,9 @@
 //! summary at the end.
 
 use super::check::{bind_posterior, load};
-use super::run::{run, write_file, OutputArgs, RunSpec, SaveKind};
+use super::run::{run, run_with, write_file, OutputArgs, RunSpec, SaveKind};
 use super::{Failure, ModelArgs, Output, EXIT_INTERRUPTED};
+use crate::draws::Checkpoints;
 use crate::engine::{Hmc, Init, MassMatrix, Nuts};
 use crate::posterior::{Posterior, UnconstrainError};
 use clap::ValueEnum;
@@ -80,11 +81,24 @@ pub struct SampleArgs {
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
+    /// Finish the interrupted NUTS run in DIR (its settings are read from there; give the same
+    /// model and data): finished chains are kept, a chain past its warmup continues from its
+    /// last complete draw with the adapted step size and mass matrix, any other chain is redone
+    /// (with --init, if given).
+    #[arg(long, value_name = "DIR", conflicts_with_all = [
+        "engine", "steps", "chains", "chain_id", "warmup", "draws", "max_depth",
+        "target_accept", "mass_matrix", "seed", "output", "overwrite", "save",
+    ])]
+    pub resume: Option<std::path::PathBuf>,
 }
+
+/// Sampling draws between a NUTS chain's resume points (`chain_<k>.state.json`), which are also
+/// saved at the end of warmup and when the run is stopped.
+pub const CHECKPOINT_EVERY: usize = 100;
 
 /// `--init`: `0` (θ = 0), or a JSON file of constrained values by parameter name, which the
 /// parameter layout maps to θ.
-fn init_from(arg: &Option<String>, post: &Posterior) -> Result<Init, Failure> {
+pub(super) fn init_from(arg: &Option<String>, post: &Posterior) -> Result<Init, Failure> {
     let Some(arg) = arg else {
         return Ok(Init::default());
     };
@@ -124,6 +138,13 @@ fn init_from(arg: &Option<String>, post: &Posterior) -> Result<Init, Failure> {
     Ok(Init::User(theta))
 }
 
+/// The fingerprint of the model file's source, which a resumed run must match.
+pub(super) fn model_fingerprint(path: &std::path::Path) -> Result<String, Failure> {
+    let source = std::fs::read_to_string(path)
+        .map_err(|e| Failure::usage(format!("error: cannot read {}: {e}", path.display())))?;
+    Ok(crate::data::text_fingerprint(&source))
+}
+
 fn flatten(v: &serde_json::Value, out: &mut Vec<f64>) {
     match v {
         serde_json::Value::Array(a) => a.iter().for_each(|x| flatten(x, out)),
@@ -134,6 +155,9 @@ fn flatten(v: &serde_json::Value, out: &mut Vec<f64>) {
 
 /// Runs `sample`.
 pub fn sample(args: &SampleArgs) -> Result<Output, Failure> {
+    if let Some(dir) = &args.resume {
+        return super::resume::resume(args, dir);
+    }
     let model = load(&args.model)?;
     let (post, warnings) = bind_posterior(&model, &args.model)?;
     eprint!("{}", warnings);
@@ -147,6 +171,11 @@ pub fn sample(args: &SampleArgs) -> Result<Output, Failure> {
         None => (0..args.chains).collect(),
     };
     let save = args.save.into();
+    let checkpoints = Checkpoints {
+        model_hash: model_fingerprint(&args.model.model)?,
+        chain_ids: chain_ids.clone(),
+        append: Vec::new(),
+    };
     let spec = RunSpec {
         posterior: &post,
         model: &args.model,
@@ -158,7 +187,7 @@ pub fn sample(args: &SampleArgs) -> Result<Output, Failure> {
         quiet: args.quiet,
     };
     let ran = match args.engine {
-        EngineKind::Nuts => run(
+        EngineKind::Nuts => run_with(
             &Nuts {
                 chains: args.chains,
                 warmup: args.warmup,
@@ -171,9 +200,11 @@ pub fn sample(args: &SampleArgs) -> Result<Output, Failure> {
                 },
                 seed: args.seed,
                 init,
+                checkpoint_every: CHECKPOINT_EVERY,
                 ..Nuts::default()
             },
             spec,
+            Some(checkpoints),
         )?,
         EngineKind::Hmc => run(
             &Hmc {

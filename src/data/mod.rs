@@ -125,6 +125,14 @@ impl BoundData {
     }
 }
 
+/// A fingerprint of a text (a model's source): 16 hex digits of its 64-bit FNV-1a hash, as
+/// [`BoundData::fingerprint`] makes for data.
+pub fn text_fingerprint(text: &str) -> String {
+    let mut h = Fnv1a::default();
+    h.text(text);
+    format!("{:016x}", h.0)
+}
+
 /// The 64-bit FNV-1a hash (Fowler, Noll, Vo), fed little-endian words and length-prefixed text.
 struct Fnv1a(u64);
 

@@ -23,6 +23,7 @@
 //! ```
 
 mod read;
+mod resume;
 mod run;
 mod run_dir;
 mod sinks;
@@ -30,6 +31,7 @@ mod sinks;
 pub use read::{
     chain_files, DrawsError, ReadDraws, RunDifference, RunFilesError, ThetaError, Unfinished,
 };
+pub use resume::{read_state, state_files, state_path, write_state, Checkpoints, StateFile};
 pub use run::{Run, SviFit};
 pub use run_dir::{earlier_run_files, RunWrites};
 pub use sinks::{run_config, CsvFactory, CsvSink, MemoryFactory, MemorySink, DATA_HASH};

@@ -1,6 +1,7 @@
 //! The files a run leaves in its output directory: which names are a run's, and which of them stand in the way of a new run there.
 
 use super::read::chain_number;
+use super::resume::state_number;
 use crate::stan_csv::read_stan_csv_config;
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
@@ -36,7 +37,8 @@ pub struct RunWrites<'a> {
 /// `fit.json` or a lone member's `fit_<k>.json`, a fitting engine's trace (`<objective>.csv`
 /// or `<objective>_<k>.csv`, known by its header line `step,<objective>,smoothed`), and what
 /// `predict` and `plot` write beside them by default (`predictions.csv`,
-/// `predictions.metrics.json`, `trace_<name>.svg`). Every one of them stands in the way of a
+/// `predictions.metrics.json`, `trace_<name>.svg`), and an interrupted chain's resume file
+/// (`chain_<k>.state.json`). Every one of them stands in the way of a
 /// run writing every chain. A run writing some chains (members) only leaves alone the other
 /// chains' files of its own run: chain files whose configuration lines equal its own but for
 /// `chain_id`, and the other members' numbered traces and `fit_<k>.json`. Other files (the
@@ -58,6 +60,15 @@ pub fn earlier_run_files(dir: &Path, new: &RunWrites<'_>) -> std::io::Result<Vec
                 && same_run(&path, new.config);
             if !sibling {
                 chains.push((k, path));
+            }
+        } else if let Some(k) = state_number(&name) {
+            // A chain's resume point: a sibling's when that chain file is one.
+            let sibling = !new.every_chain
+                && k >= 1
+                && !new.chains.contains(&(k - 1))
+                && same_run(&dir.join(format!("chain_{k}.csv")), new.config);
+            if !sibling {
+                others.push(path);
             }
         } else if let Some(k) = member_file(&path, &name) {
             // One member's own file (`log_density_3.csv`, `fit_3.json`): a sibling when this

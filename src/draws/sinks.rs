@@ -1,9 +1,11 @@
 //! The one sink family every engine writes through: named draws kept in memory, or written as
 //! CmdStan CSV with the run's configuration lines and a fitting engine's trace beside them.
 
+use super::resume::{state_path, write_state, Checkpoints, StateFile};
 use super::{columns, ChainDraws, Expander, Save};
 use crate::engine::{
-    Adaptation, DrawSink, DrawStats, Engine, FitStep, FitSummary, SinkError, SinkFactory,
+    Adaptation, ChainState, DrawSink, DrawStats, Engine, FitStep, FitSummary, SinkError,
+    SinkFactory,
 };
 use crate::posterior::Posterior;
 use crate::stan_csv::{format_f64, SamplerStats, StanCsvWriter};
@@ -93,6 +95,8 @@ pub struct CsvSink {
     started: std::time::Instant,
     /// Seconds until warmup (or the fit) ended.
     warmup_seconds: Option<f64>,
+    /// The run's resume points, when it saves them.
+    checkpoints: Option<Checkpoints>,
 }
 
 impl std::fmt::Debug for CsvSink {
@@ -114,10 +118,18 @@ impl CsvSink {
         &mut self,
     ) -> Result<&mut StanCsvWriter<std::io::BufWriter<std::fs::File>>, SinkError> {
         if self.writer.is_none() {
-            let file = std::fs::File::create(&self.path)?;
-            let writer =
+            let append = self
+                .checkpoints
+                .as_ref()
+                .is_some_and(|c| c.append.contains(&self.chain));
+            let writer = if append {
+                let file = std::fs::OpenOptions::new().append(true).open(&self.path)?;
+                StanCsvWriter::append(std::io::BufWriter::new(file), self.columns.len())
+            } else {
+                let file = std::fs::File::create(&self.path)?;
                 StanCsvWriter::new(std::io::BufWriter::new(file), &self.config, &self.columns)
-                    .map_err(io)?;
+                    .map_err(io)?
+            };
             self.writer = Some(writer);
         }
         Ok(self
@@ -206,6 +218,31 @@ impl DrawSink for CsvSink {
         }
         Ok(())
     }
+    fn checkpoint(&mut self, state: Option<&ChainState>) -> Result<(), SinkError> {
+        let Some(checkpoints) = &self.checkpoints else {
+            return Ok(());
+        };
+        let path = state_path(&self.dir, self.chain);
+        match state {
+            // Every draw line is flushed as it is written, so the chain file already holds the
+            // draws the state has made when the state reaches the disk.
+            Some(state) => write_state(
+                &path,
+                &StateFile {
+                    config: self.config.clone(),
+                    model_hash: checkpoints.model_hash.clone(),
+                    chains: checkpoints.chain_ids.iter().map(|k| k + 1).collect(),
+                    state: state.clone(),
+                },
+            )?,
+            // A complete chain has nothing to resume.
+            None => match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            },
+        }
+        Ok(())
+    }
 }
 
 /// The configuration key of the data's fingerprint.
@@ -228,6 +265,8 @@ pub struct CsvFactory {
     /// Whether a fitting engine's trace files carry the chain number (`log_density_2.csv`):
     /// true when the engine runs several chains (ensemble members), false for one (`elbo.csv`).
     pub numbered_traces: bool,
+    /// Where the chains' resume points go (`chain_<k>.state.json`), for a run that saves them.
+    pub checkpoints: Option<Checkpoints>,
 }
 
 impl CsvFactory {
@@ -261,6 +300,7 @@ impl SinkFactory for CsvFactory {
             memory,
             started: std::time::Instant::now(),
             warmup_seconds: None,
+            checkpoints: self.checkpoints.clone(),
         })
     }
 }

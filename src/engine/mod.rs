@@ -36,6 +36,7 @@ use crate::density::{Density, DensityError, Target};
 
 mod adapt;
 pub mod batches;
+pub mod checkpoint;
 pub mod descent;
 pub mod hmc;
 mod init;
@@ -50,6 +51,7 @@ pub mod rng;
 pub mod svi;
 pub mod swag;
 
+pub use checkpoint::{ChainState, Resume, RngState};
 pub use hmc::Hmc;
 pub use init::{Init, InitFailure, MAX_INIT_ATTEMPTS};
 pub use map::{Ensemble, Map, MapResult, Optimizer};
@@ -271,6 +273,23 @@ impl<S: DrawSink> ChainOutput<'_, S> {
             self.interrupted = true;
         }
         self.interrupted
+    }
+
+    /// Starts the counts at draw `next_draw` (warmup included) for a chain resumed there, whose
+    /// earlier draws are already written.
+    pub fn resume_at(&mut self, next_draw: usize) {
+        self.warmup_draws = next_draw.min(self.warmup);
+        self.draws = next_draw - self.warmup_draws;
+    }
+
+    /// Passes the chain's resume point to the sink (`None`: the chain is complete).
+    pub fn checkpoint(&mut self, state: Option<&ChainState>) -> Result<(), EngineError> {
+        self.sink
+            .checkpoint(state)
+            .map_err(|source| EngineError::Sink {
+                chain: self.chain,
+                source,
+            })
     }
 
     /// Reports the end of warmup to the sink.

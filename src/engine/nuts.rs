@@ -34,11 +34,12 @@ use std::error::Error;
 
 use nuts_rs::{
     Chain, CpuLogpFunc, CpuMath, CpuMathError, DiagAdaptExpSettings, DiagNutsSettings,
-    EuclideanAdaptOptions, HasDims, LogpError, LowRankNutsSettings, LowRankSettings, Math,
-    NutsError, Settings,
+    EuclideanAdaptOptions, FlowNutsSettings, FlowSettings, HasDims, KineticEnergyKind, LogpError,
+    LowRankNutsSettings, LowRankSettings, Math, NutsError, Settings, StepSizeAdaptMethod,
 };
 
 use super::adapt::WarmupWindows;
+use super::checkpoint::{ChainState, RngState};
 use super::init::{start_sampler, Init, InitFailure};
 use super::rng::chain_rng;
 use super::{
@@ -81,6 +82,10 @@ pub struct Nuts {
     pub step_size_jitter: f64,
     /// Step size the initial search starts from (Stan's `stepsize`), on the scale of θ.
     pub initial_step_size: f64,
+    /// Sampling draws between the resume points a chain hands its sink
+    /// ([`crate::engine::DrawSink::checkpoint`]), besides the end of warmup and a stop; 0 hands
+    /// none.
+    pub checkpoint_every: usize,
 }
 
 impl Default for Nuts {
@@ -96,6 +101,7 @@ impl Default for Nuts {
             init: Init::default(),
             step_size_jitter: 0.0,
             initial_step_size: 1.0,
+            checkpoint_every: 0,
         }
     }
 }
@@ -169,6 +175,9 @@ impl Nuts {
         s.gradient_clipping = None;
         s.walnuts = None;
         s.max_leapfrog_steps = None;
+        // Euclidean kinetic energy ½ vᵀv in the whitened space (nuts-rs's flow settings default
+        // to its exact-normal dynamics, which a resumed chain must not take).
+        s.trajectory_kind = KineticEnergyKind::Euclidean;
         s.adapt_options = adapt_options;
         s
     }
@@ -200,22 +209,89 @@ impl Nuts {
         self.settings(LowRankNutsSettings::default(), options)
     }
 
+    /// Settings that continue a chain from `state` with adaptation frozen: no tuning draws, the
+    /// saved step size fixed (jittered as the original run was), and the saved M⁻¹ as a fixed
+    /// whitening θ ↦ θ/σ that nuts-rs takes through its external-transformation ("flow") hook,
+    /// the one way its API accepts a mass matrix from outside. The leapfrog then runs on θ/σ
+    /// with unit mass, which is the dynamics of M⁻¹ = diag(σ²) on θ.
+    fn frozen_settings(&self, state: &ChainState) -> FlowNutsSettings {
+        let mut options = FlowSettings::default();
+        options.step_size_settings.target_accept = self.target_accept;
+        options.step_size_settings.initial_step = state.step_size;
+        options.step_size_settings.jitter =
+            (self.step_size_jitter > 0.0).then_some(self.step_size_jitter);
+        options.step_size_settings.adapt_options.method =
+            StepSizeAdaptMethod::Fixed(state.step_size);
+        let mut s = self.settings(FlowNutsSettings::default(), options);
+        s.num_tune = 0;
+        s.num_draws = (self.warmup + self.draws).saturating_sub(state.next_draw) as u64;
+        s
+    }
+
+    /// Continues chain `chain` from its saved state: the draws after `state.next_draw`, with the
+    /// step size and mass matrix of `state` (see [`Nuts::frozen_settings`]).
+    pub(crate) fn resume_chain<D: Density, S: DrawSink>(
+        &self,
+        density: D,
+        chain: usize,
+        state: &ChainState,
+        out: &mut ChainOutput<'_, S>,
+    ) -> Result<(), EngineError> {
+        self.validate()?;
+        if state.next_draw < self.warmup || state.theta.len() != density.dim() {
+            return Err(EngineError::Settings(format!(
+                "chain {}: the saved state (draw {}, dimension {}) does not continue a run of \
+                 {} warmup draws in dimension {}",
+                chain + 1,
+                state.next_draw,
+                state.theta.len(),
+                self.warmup,
+                density.dim()
+            )));
+        }
+        self.run_with(
+            self.frozen_settings(state),
+            density,
+            chain,
+            Some(state),
+            out,
+        )
+    }
+
     fn run_with<F: Flavor, D: Density, S: DrawSink>(
         &self,
         settings: F,
         mut density: D,
         chain: usize,
+        resume: Option<&ChainState>,
         out: &mut ChainOutput<'_, S>,
     ) -> Result<(), EngineError> {
-        let mut rng = chain_rng(self.seed, chain);
-        let start = start_sampler(&mut density, &self.init, &mut rng, true, chain)?;
+        let bad_state = || EngineError::Settings(format!("chain {}: bad saved state", chain + 1));
+        let (start, mut rng, from) = match resume {
+            None => {
+                let mut rng = chain_rng(self.seed, chain);
+                let start = start_sampler(&mut density, &self.init, &mut rng, true, chain)?;
+                (start.theta, rng, 0)
+            }
+            Some(state) => {
+                let rng = state.rng.resumed(state.next_draw).ok_or_else(bad_state)?;
+                (state.theta.clone(), rng, state.next_draw)
+            }
+        };
         let dim = density.dim();
-        let math = CpuMath::new(Adapter { density });
+        let whitening = resume.map(|s| Whitening::new(&s.inv_mass));
+        let math = CpuMath::new(Adapter { density, whitening });
         let mut sampler = settings
             .new_chain(chain as u64, math, &mut rng)
             .map_err(|e| EngineError::Settings(format!("{e:#}")))?;
+        // The generator's state once it has seeded nuts-rs: what every resume point refers to.
+        let base = match resume {
+            None => RngState::capture(&rng),
+            Some(state) => state.rng.clone(),
+        };
+        out.resume_at(from);
         sampler
-            .set_position(&start.theta)
+            .set_position(&start)
             .map_err(|e| match seam_error(&*e) {
                 Some(source) => EngineError::Init {
                     chain,
@@ -229,10 +305,18 @@ impl Nuts {
             })?;
 
         let total = self.warmup + self.draws;
-        let mut stds: Option<Vec<f64>> = None;
-        let mut previous_step_size = None;
-        for i in 0..total {
+        let mut stds: Option<Vec<f64>> =
+            resume.map(|s| s.inv_mass.iter().map(|v| v.sqrt()).collect());
+        let mut previous_step_size = resume.map(|s| s.step_size);
+        // The resume point after the last draw, once warmup has ended.
+        let mut last: Option<ChainState> = None;
+        for i in from..total {
             if out.stop_requested() {
+                if self.checkpoint_every > 0 {
+                    if let Some(state) = &last {
+                        out.checkpoint(Some(state))?;
+                    }
+                }
                 return Ok(());
             }
             let draw = F::next(&mut sampler).map_err(|e| match e {
@@ -284,6 +368,22 @@ impl Nuts {
             if i + 1 == self.warmup {
                 out.adaptation_done(&adaptation())?;
             }
+            if self.checkpoint_every > 0 && i + 1 >= self.warmup {
+                let state = ChainState {
+                    next_draw: i + 1,
+                    step_size: draw.step_size_bar,
+                    inv_mass: adaptation().inv_mass,
+                    theta: draw.theta.to_vec(),
+                    rng: base.clone(),
+                };
+                if (i + 1 - self.warmup).is_multiple_of(self.checkpoint_every) {
+                    out.checkpoint(Some(&state))?;
+                }
+                last = Some(state);
+            }
+        }
+        if self.checkpoint_every > 0 {
+            out.checkpoint(None)?;
         }
         Ok(())
     }
@@ -358,8 +458,12 @@ impl Engine for Nuts {
     ) -> Result<(), EngineError> {
         self.validate()?;
         match self.mass_matrix {
-            MassMatrix::Diagonal => self.run_with(self.diagonal_settings(), density, chain, out),
-            MassMatrix::LowRank => self.run_with(self.low_rank_settings(), density, chain, out),
+            MassMatrix::Diagonal => {
+                self.run_with(self.diagonal_settings(), density, chain, None, out)
+            }
+            MassMatrix::LowRank => {
+                self.run_with(self.low_rank_settings(), density, chain, None, out)
+            }
         }
     }
 }
@@ -375,9 +479,52 @@ impl LogpError for SeamError {
     }
 }
 
-/// Our density as nuts-rs's `CpuLogpFunc`; nuts-rs only ever calls `logp` (value + gradient).
+/// Our density as nuts-rs's `CpuLogpFunc`; nuts-rs calls `logp` (value + gradient), and the
+/// transformation methods only for a resumed chain, whose fixed whitening they apply.
 struct Adapter<D> {
     density: D,
+    /// The frozen mass matrix of a resumed chain.
+    whitening: Option<Whitening>,
+}
+
+/// A fixed diagonal whitening z = θ ⊙ σ⁻¹ with σ² = M⁻¹: the mass matrix a resumed chain keeps.
+#[derive(Debug, Clone)]
+struct Whitening {
+    /// σ, per component of θ.
+    stds: Vec<f64>,
+    /// σ⁻¹.
+    inv_stds: Vec<f64>,
+    /// log |det ∂z/∂θ| = Σ log σ⁻¹ (nuts-rs adds it to log p; constant, so it cancels).
+    logdet: f64,
+}
+
+impl Whitening {
+    fn new(inv_mass: &[f64]) -> Whitening {
+        let stds: Vec<f64> = inv_mass.iter().map(|v| v.sqrt()).collect();
+        let inv_stds: Vec<f64> = stds.iter().map(|s| s.recip()).collect();
+        let logdet = inv_stds.iter().map(|s| s.ln()).sum();
+        Whitening {
+            stds,
+            inv_stds,
+            logdet,
+        }
+    }
+
+    /// z = θ ⊙ σ⁻¹ and ∇_z = ∇_θ ⊙ σ.
+    fn forward(&self, theta: &[f64], grad: &[f64], z: &mut [f64], grad_z: &mut [f64]) {
+        for j in 0..theta.len() {
+            z[j] = theta[j] * self.inv_stds[j];
+            grad_z[j] = grad[j] * self.stds[j];
+        }
+    }
+}
+
+impl<D> Adapter<D> {
+    fn whitening(&self) -> &Whitening {
+        self.whitening
+            .as_ref()
+            .expect("internal: only resumed chains use the external transformation")
+    }
 }
 
 impl<D: Density> HasDims for Adapter<D> {
@@ -391,6 +538,7 @@ impl<D: Density> HasDims for Adapter<D> {
 
 impl<D: Density> CpuLogpFunc for Adapter<D> {
     type LogpError = SeamError;
+    // Only a resumed chain's fixed whitening; the transformation is held by the adapter.
     type FlowParameters = ();
     // Nothing is expanded: the caller's sink turns θ into named quantities.
     type ExpandedVector = ();
@@ -413,6 +561,95 @@ impl<D: Density> CpuLogpFunc for Adapter<D> {
         R: rand::Rng + ?Sized,
     {
         Ok(())
+    }
+
+    // The transformation hooks of a resumed chain (nuts-rs's external transformation): a fixed
+    // whitening, never updated (a resumed chain has no tuning draws). Our settings turn
+    // gradient clipping off, so `clip` is always `None`.
+
+    fn inv_transform_normalize(
+        &mut self,
+        _params: &(),
+        theta: &[f64],
+        grad: &[f64],
+        z: &mut [f64],
+        grad_z: &mut [f64],
+    ) -> Result<f64, SeamError> {
+        let w = self.whitening();
+        w.forward(theta, grad, z, grad_z);
+        Ok(w.logdet)
+    }
+
+    fn init_from_untransformed_position(
+        &mut self,
+        _params: &(),
+        theta: &[f64],
+        grad: &mut [f64],
+        z: &mut [f64],
+        grad_z: &mut [f64],
+        _clip: Option<f64>,
+    ) -> Result<(f64, f64), SeamError> {
+        let lp = self.logp(theta, grad)?;
+        let w = self.whitening();
+        w.forward(theta, grad, z, grad_z);
+        Ok((lp, w.logdet))
+    }
+
+    fn init_from_transformed_position(
+        &mut self,
+        _params: &(),
+        theta: &mut [f64],
+        grad: &mut [f64],
+        z: &[f64],
+        grad_z: &mut [f64],
+        _clip: Option<f64>,
+    ) -> Result<(f64, f64), SeamError> {
+        let w = self.whitening();
+        for (j, t) in theta.iter_mut().enumerate() {
+            *t = z[j] * w.stds[j];
+        }
+        let lp = self.logp(theta, grad)?;
+        let w = self.whitening();
+        for (j, g) in grad_z.iter_mut().enumerate() {
+            *g = grad[j] * w.stds[j];
+        }
+        Ok((lp, w.logdet))
+    }
+
+    fn update_transformation<'a, R: rand::Rng + ?Sized>(
+        &'a mut self,
+        _rng: &mut R,
+        _positions: impl ExactSizeIterator<Item = &'a [f64]>,
+        _gradients: impl ExactSizeIterator<Item = &'a [f64]>,
+        _logp: impl ExactSizeIterator<Item = &'a f64>,
+        _params: &'a mut (),
+    ) -> Result<(), SeamError> {
+        // Frozen: the whitening stays what warmup settled on.
+        Ok(())
+    }
+
+    fn init_transformation<R: rand::Rng + ?Sized>(
+        &mut self,
+        _rng: &mut R,
+        _theta: &[f64],
+        _grad: &[f64],
+        _chain: u64,
+    ) -> Result<(), SeamError> {
+        Ok(())
+    }
+
+    fn new_transformation<R: rand::Rng + ?Sized>(
+        &mut self,
+        _rng: &mut R,
+        _dim: usize,
+        _chain: u64,
+    ) -> Result<(), SeamError> {
+        Ok(())
+    }
+
+    fn transformation_id(&self, _params: &()) -> Result<i64, SeamError> {
+        // One transformation for the chain's whole life.
+        Ok(0)
     }
 }
 
@@ -476,9 +713,16 @@ trait Flavor: Settings {
     fn next<M: Math>(chain: &mut Self::Chain<M>) -> Result<NutsDraw, Failure>;
 }
 
-/// The two chain types differ only in where the mass matrix statistics are stored.
+/// The chain types differ only in where the mass matrix statistics are stored; a resumed
+/// chain's (the fixed whitening) nuts-rs does not report.
 macro_rules! flavor {
-    ($settings:ty, $stds:ident) => {
+    (@stds $stats:ident, $stds:ident) => {
+        $stats.hamiltonian.transformation.$stds
+    };
+    (@stds $stats:ident) => {
+        None
+    };
+    ($settings:ty $(, $stds:ident)?) => {
         impl Flavor for $settings {
             fn next<M: Math>(chain: &mut Self::Chain<M>) -> Result<NutsDraw, Failure> {
                 let (theta, _expanded, stats, _progress) =
@@ -493,7 +737,7 @@ macro_rules! flavor {
                     divergent: stats.divergence.diverging,
                     step_size_next: stats.hamiltonian.step_size,
                     step_size_bar: stats.adapt.step_size.step_size_bar,
-                    stds: stats.hamiltonian.transformation.$stds,
+                    stds: flavor!(@stds stats $(, $stds)?),
                 })
             }
         }
@@ -502,3 +746,4 @@ macro_rules! flavor {
 
 flavor!(DiagNutsSettings, mass_matrix_inv);
 flavor!(LowRankNutsSettings, mass_matrix_stds);
+flavor!(FlowNutsSettings);

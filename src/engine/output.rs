@@ -7,6 +7,8 @@
 
 use std::sync::Arc;
 
+use super::checkpoint::ChainState;
+
 /// Sampler statistics of one draw, in Stan's column order (`lp__`, `accept_stat__`, …).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DrawStats {
@@ -93,6 +95,14 @@ pub trait DrawSink {
     /// Called once by a fitting engine when its fit ends, before the first draw.
     fn fit_done(&mut self, fit: &FitSummary) -> Result<(), SinkError> {
         let _ = fit;
+        Ok(())
+    }
+    /// Called by a sampler that saves resume points: `Some` with the chain's state after its
+    /// last draw (at the end of warmup, every few sampling draws and when stopped), `None` once
+    /// the chain has made all its draws and needs no resume point. Sinks that keep nothing
+    /// ignore it.
+    fn checkpoint(&mut self, state: Option<&ChainState>) -> Result<(), SinkError> {
+        let _ = state;
         Ok(())
     }
 }

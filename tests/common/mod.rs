@@ -1,6 +1,7 @@
 //! Shared helpers for the engine tests: test densities and an ESS-based Monte Carlo error.
 #![allow(dead_code)]
 
+pub mod exact;
 pub mod linear;
 pub mod members;
 
@@ -135,4 +136,16 @@ pub fn assert_moments(trace: &Trace, j: usize, exact_mean: f64, exact_sd: f64) {
         m.mcse_sd,
         m.ess
     );
+}
+
+/// Compares `got` with `tests/cli/NAME`, or writes it under BLESS=1.
+pub fn golden(name: &str, got: &str) {
+    let path = std::path::Path::new("tests/cli").join(name);
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(&path, got).expect("write golden");
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run with BLESS=1", path.display()));
+    assert_eq!(want, got, "{} differs", path.display());
 }
