@@ -47,6 +47,7 @@ pub mod nuts;
 pub mod optim;
 pub mod output;
 pub mod rng;
+pub mod sgmcmc;
 pub mod svi;
 pub mod swag;
 
@@ -60,6 +61,7 @@ pub use output::{
     Adaptation, ChainTrace, DrawSink, DrawStats, FitStep, FitSummary, Phase, ProgressEvent,
     ProgressFn, SinkError, SinkFactory, Trace, TraceFactory, TraceSink,
 };
+pub use sgmcmc::{Dynamics, Sgmcmc};
 pub use svi::{GuideDraws, GuideKind, Svi, SviResult};
 pub use swag::{MultiSwag, Swag, SwagGaussian, SwagResult};
 
