@@ -48,6 +48,7 @@ pub mod optim;
 pub mod output;
 pub mod rng;
 pub mod sgmcmc;
+pub mod svgd;
 pub mod svi;
 pub mod swag;
 
@@ -62,6 +63,7 @@ pub use output::{
     ProgressFn, SinkError, SinkFactory, Trace, TraceFactory, TraceSink,
 };
 pub use sgmcmc::{Dynamics, Sgmcmc};
+pub use svgd::{Svgd, SvgdResult};
 pub use svi::{GuideDraws, GuideKind, Svi, SviResult};
 pub use swag::{MultiSwag, Swag, SwagGaussian, SwagResult};
 

@@ -212,6 +212,11 @@ fn independent_draws(method: &str) -> &'static str {
              but the chains target the posterior only as the step size goes to 0: at a finite step\n\
              they are biased, and neither R-hat nor ESS can show it.\n"
         }
+        "svgd" => {
+            "The draws are SVGD's particles: together they approximate the posterior, but they are\n\
+             neither independent draws nor a Markov chain. There are no divergences, tree depths or\n\
+             E-BFMI to report, and R-hat/ESS over particles in no order mean nothing.\n"
+        }
         "mc-dropout" => {
             "Each draw is the fitted network with one dropout mask applied (MC dropout): the spread\n\
              over draws is the dropout approximation's uncertainty. The draws are independent given\n\
