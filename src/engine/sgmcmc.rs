@@ -251,6 +251,9 @@ pub struct Chain {
     previous: Vec<f64>,
     /// Whether `previous` holds an estimate yet.
     has_previous: bool,
+    /// θ where the last gradient estimate was finite: a step whose landing point has a
+    /// non-finite density returns here (with the velocity zeroed), as a rejected proposal.
+    last_good: Vec<f64>,
     /// Scratch for the gradient estimate ĝ.
     grad: Vec<f64>,
     /// pSGLD's steps taken (for the bias correction of V).
@@ -270,6 +273,7 @@ impl Chain {
             }
         };
         Chain {
+            last_good: theta.clone(),
             theta,
             velocity: vec![0.0; velocity],
             moments: vec![0.0; moments],
@@ -280,12 +284,20 @@ impl Chain {
         }
     }
 
+    /// Returns θ to the last point whose gradient was finite and stops the velocity.
+    pub fn revert(&mut self) {
+        self.theta.copy_from_slice(&self.last_good);
+        self.velocity.fill(0.0);
+        self.has_previous = false;
+    }
+
     /// One step with step size `eps` from the gradient estimate on `rows` (all rows when
     /// `None`); `noise` false drops the injected noise (a cycle's exploration stage, plain
     /// SGD or SGD with momentum). `n_rows` is N, for pSGLD's per-row gradient.
     ///
-    /// A recoverable density failure leaves θ (and the velocity) where they were and is
-    /// returned; the caller counts it.
+    /// The gradient is evaluated where the previous step landed; when it is not finite there,
+    /// θ returns to the last point whose gradient was (the velocity is zeroed), no move is
+    /// made, and the error is returned for the caller to count.
     #[allow(clippy::too_many_arguments)]
     pub fn step<D: Density + ?Sized, R: Rng + ?Sized>(
         &mut self,
@@ -297,7 +309,13 @@ impl Chain {
         n_rows: usize,
         rng: &mut R,
     ) -> Result<(), DensityError> {
-        stochastic_grad(density, &self.theta, rows, &mut self.grad)?;
+        if let Err(e) = stochastic_grad(density, &self.theta, rows, &mut self.grad) {
+            if e.is_recoverable() {
+                self.revert();
+            }
+            return Err(e);
+        }
+        self.last_good.copy_from_slice(&self.theta);
         let mut normal = || -> f64 { rng.sample(StandardNormal) };
         match *dynamics {
             Dynamics::Sgld => {
@@ -492,16 +510,25 @@ impl Engine for Sgmcmc {
                 let sampling = t >= cycle.explore;
                 stepper.advance(&mut state, &mut density, &mut rng, eps, sampling)?;
                 if sampling && (t + 1 - cycle.explore).is_multiple_of(self.thin) {
+                    let fatal = |source| EngineError::Density {
+                        chain,
+                        draw: out.next_draw(),
+                        source,
+                    };
+                    // A step that landed where the density is not finite is rejected: the draw
+                    // is the last point whose gradient was finite.
                     let lp = match density.log_density(&state.theta) {
                         Ok(lp) => lp,
-                        Err(e) if e.is_recoverable() => f64::NAN,
-                        Err(source) => {
-                            return Err(EngineError::Density {
-                                chain,
-                                draw: out.next_draw(),
-                                source,
-                            })
+                        Err(e) if e.is_recoverable() => {
+                            state.revert();
+                            stepper.skipped = true;
+                            match density.log_density(&state.theta) {
+                                Ok(lp) => lp,
+                                Err(e) if e.is_recoverable() => f64::NAN,
+                                Err(source) => return Err(fatal(source)),
+                            }
                         }
+                        Err(source) => return Err(fatal(source)),
                     };
                     out.draw(
                         &state.theta,
@@ -701,6 +728,35 @@ mod tests {
         c.step(&mut density, &dynamics, 0.1, false, None, 0, &mut rng)
             .expect("finite");
         assert!((c.theta[0] - 0.95).abs() < 1e-8, "{}", c.theta[0]);
+    }
+
+    #[test]
+    fn a_step_into_a_non_finite_density_is_rejected() {
+        // log p = −½ θ² for θ < 1.5, NaN beyond. SGLD at ε = 1 jumps past 1.5 often; every such
+        // landing point is left for the last point with a finite gradient, so every draw is
+        // below 1.5 with a finite lp, and the skipped steps are flagged.
+        let target = FnDensity::new(1, |x: &[f64], g: &mut [f64]| {
+            g[0] = -x[0];
+            if x[0] < 1.5 {
+                -0.5 * x[0] * x[0]
+            } else {
+                f64::NAN
+            }
+        });
+        let s = Sgmcmc {
+            chains: 1,
+            burn_in: 0,
+            draws: 2000,
+            step_size: 1.0,
+            init: Init::User(vec![0.0]),
+            ..Sgmcmc::default()
+        };
+        let trace = s.sample(&target).expect("runs");
+        let c = &trace.chains[0];
+        assert_eq!(c.len(), 2000);
+        assert!(c.theta.iter().all(|x| *x < 1.5));
+        assert!(c.stats.iter().all(|s| s.lp.is_finite()));
+        assert!(c.stats.iter().any(|s| s.divergent));
     }
 
     #[test]
