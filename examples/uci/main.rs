@@ -3,7 +3,8 @@
 //! summary.
 //!
 //! Run: `cargo run --release --example uci -- --data-dir ../shared/data/uci --dataset yacht
-//! [--engine nuts|svi|map|ensemble|anchored-ensemble|swag|multiswag|mc-dropout] [--splits K] [--seed S]`. Results go to `<out>/<dataset>_<engine>.csv`
+//! [--engine nuts|svi|map|ensemble|anchored-ensemble|swag|multiswag|mc-dropout|sghmc|svgd]
+//! [--splits K] [--seed S]`. Results go to `<out>/<dataset>_<engine>.csv`
 //! (one row per split, written as each split finishes), then one Markdown summary row
 //! (mean ± standard error over the splits run) is printed.
 
@@ -26,12 +27,25 @@ struct Args {
     /// Data set folder name (yacht, bostonHousing, concrete, ...).
     #[arg(long)]
     dataset: String,
-    /// nuts, svi, map, ensemble, anchored-ensemble, swag, multiswag or mc-dropout.
+    /// nuts, svi, map, ensemble, anchored-ensemble, swag, multiswag, mc-dropout, sghmc or svgd.
     #[arg(long, default_value = "nuts")]
     engine: String,
     /// Adam epochs of each MAP fit (the optimization methods; default 40).
     #[arg(long)]
     epochs: Option<usize>,
+    /// Epochs of SGHMC (default 4000) or of SVGD (default 2000).
+    #[arg(long)]
+    sg_epochs: Option<usize>,
+    /// SGHMC's learning rate per row (η = rate / N; default 0.001), or SVGD's Adam rate
+    /// (default 0.01).
+    #[arg(long)]
+    sg_lr: Option<f64>,
+    /// SGHMC's cycles (default 4).
+    #[arg(long)]
+    cycles: Option<usize>,
+    /// SVGD's particles (default 50).
+    #[arg(long)]
+    svgd_particles: Option<usize>,
     /// Members of the ensembles and of MultiSWAG (default 5).
     #[arg(long)]
     members: Option<usize>,
@@ -140,15 +154,20 @@ fn run(args: &Args) -> Result<(), String> {
             ..Nuts::default()
         },
         svi,
-        fit: runner::FitSettings {
-            epochs: args.epochs.unwrap_or(runner::FitSettings::default().epochs),
-            members: args
-                .members
-                .unwrap_or(runner::FitSettings::default().members),
-            swag_lr: args
-                .swag_lr
-                .unwrap_or(runner::FitSettings::default().swag_lr),
-            ..runner::FitSettings::default()
+        fit: {
+            let d = runner::FitSettings::default();
+            runner::FitSettings {
+                epochs: args.epochs.unwrap_or(d.epochs),
+                members: args.members.unwrap_or(d.members),
+                swag_lr: args.swag_lr.unwrap_or(d.swag_lr),
+                sghmc_epochs: args.sg_epochs.unwrap_or(d.sghmc_epochs),
+                sghmc_cycles: args.cycles.unwrap_or(d.sghmc_cycles),
+                sghmc_lr: args.sg_lr.unwrap_or(d.sghmc_lr),
+                svgd_epochs: args.sg_epochs.unwrap_or(d.svgd_epochs),
+                svgd_lr: args.sg_lr.unwrap_or(d.svgd_lr),
+                svgd_particles: args.svgd_particles.unwrap_or(d.svgd_particles),
+                ..d
+            }
         },
         seed: args.seed,
         validate: args.validate,

@@ -1,5 +1,5 @@
 //! `bnnppl fit --method NAME`: the optimization-based methods — MAP, deep and anchored
-//! ensembles, MC dropout, SVI, SWAG and MultiSWAG — through the shared runner, writing the
+//! ensembles, MC dropout, SVI, SWAG, MultiSWAG and SVGD — through the shared runner, writing the
 //! directory `sample` writes plus each method's trace and a `fit.json` (`swag.json`) of how
 //! each fit ended.
 
@@ -10,7 +10,8 @@ use super::{Failure, ModelArgs, Output, EXIT_INTERRUPTED};
 use crate::engine::svi::{Decay, GuideKind, Init};
 use crate::engine::swag::parse_schedule;
 use crate::engine::{
-    Engine, Ensemble, Map, MapResult, McDropout, MultiSwag, Optimizer, Svi, Swag, SwagResult,
+    Engine, Ensemble, Map, MapResult, McDropout, MultiSwag, Optimizer, Svgd, SvgdResult, Svi, Swag,
+    SwagResult,
 };
 use clap::ValueEnum;
 
@@ -35,6 +36,9 @@ pub enum Method {
     /// MC dropout: the weights fitted with a fresh mask of the model's dropout layers each
     /// step, then --draws draws, each the weights with one mask folded in.
     McDropout,
+    /// Stein variational gradient descent: --svgd-particles particles moved by Adam along the
+    /// kernelized Stein direction on minibatches; the particles are the draws.
+    Svgd,
 }
 
 /// Options of `fit`.
@@ -115,6 +119,9 @@ pub struct FitArgs {
     /// swag, multiswag: deviations K kept for the low-rank part of the covariance (≥ 2).
     #[arg(long, default_value_t = 20, help_heading = "SWAG")]
     pub swag_rank: usize,
+    /// svgd: number of particles, which are the run's draws (one chain).
+    #[arg(long, default_value_t = 50, help_heading = "SVGD")]
+    pub svgd_particles: usize,
     /// svi, swag, multiswag: draws from the fitted approximation (per member for multiswag);
     /// mc-dropout: draws of a dropout mask, each folded into the fitted weights.
     #[arg(long, default_value_t = 1000)]
@@ -180,7 +187,7 @@ impl FitArgs {
 pub fn fit(args: &FitArgs) -> Result<Output, Failure> {
     let members = match args.method {
         Method::Ensemble | Method::AnchoredEnsemble | Method::Multiswag => args.members,
-        Method::Map | Method::Svi | Method::Swag | Method::McDropout => 1,
+        Method::Map | Method::Svi | Method::Swag | Method::McDropout | Method::Svgd => 1,
     };
     if members == 0 {
         return Err(Failure::usage("error: --members must be at least 1"));
@@ -255,6 +262,21 @@ pub fn fit(args: &FitArgs) -> Result<Output, Failure> {
             chain_ids,
             report_modes,
         ),
+        Method::Svgd => run_fits(
+            args,
+            &Svgd {
+                particles: args.svgd_particles,
+                steps: args.steps,
+                lr: args.lr,
+                decay: args.decay.unwrap_or_default(),
+                clip: args.clip,
+                batch_size: args.batch_size,
+                seed: args.seed,
+                ..Svgd::default()
+            },
+            chain_ids,
+            report_svgd,
+        ),
     }
 }
 
@@ -326,7 +348,8 @@ fn report_modes(
         | Method::AnchoredEnsemble
         | Method::Svi
         | Method::Swag
-        | Method::Multiswag => format!(
+        | Method::Multiswag
+        | Method::Svgd => format!(
             "{ended} {} fit(s) in {:.1} s ({} gradient evaluations); {} of {} reached a \
              gradient norm below {}; draws in {files}\n",
             ran.fits.len(),
@@ -384,6 +407,7 @@ fn method_name(method: Method) -> &'static str {
         Method::Swag => "swag",
         Method::Multiswag => "multiswag",
         Method::McDropout => "mc-dropout",
+        Method::Svgd => "svgd",
     }
 }
 
@@ -469,6 +493,39 @@ fn report_swag(
         "fits": members,
     });
     write_json(ran, alone, dir, "swag", &json)?;
+    write_summary(ran, alone, dir, &mut text)?;
+    Ok(text)
+}
+
+/// The text after an SVGD run, and `fit.json` (how the fit went) and the summary files.
+fn report_svgd(
+    args: &FitArgs,
+    ran: &Ran<SvgdResult>,
+    alone: bool,
+    dir: &std::path::Path,
+) -> Result<String, Failure> {
+    let (ended, files) = ended(ran);
+    let fits: Vec<serde_json::Value> = ran
+        .fits
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "particles": args.svgd_particles,
+                "steps": f.steps,
+                "skipped_steps": f.skipped_steps,
+                "gradients": f.gradients,
+                "bandwidth": f.bandwidth,
+            })
+        })
+        .collect();
+    let gradients: u64 = ran.fits.iter().map(|f| f.gradients).sum();
+    let mut text = format!(
+        "{ended} SVGD with {} particles in {:.1} s ({gradients} gradient evaluations); the \
+         particles are the draws in {files}\n",
+        args.svgd_particles, ran.seconds,
+    );
+    let json = serde_json::json!({ "method": "svgd", "fits": fits });
+    write_json(ran, alone, dir, "fit", &json)?;
     write_summary(ran, alone, dir, &mut text)?;
     Ok(text)
 }

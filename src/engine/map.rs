@@ -437,7 +437,8 @@ fn norm(g: &[f64]) -> f64 {
     g.iter().map(|x| x * x).sum::<f64>().sqrt()
 }
 
-fn fit_step(p: &Point) -> FitStep {
+/// An optimizer step of log p(θ) as the sink and the progress hook take it.
+pub(crate) fn fit_step(p: &Point) -> FitStep {
     FitStep {
         objective: OBJECTIVE,
         step: p.step,

@@ -48,6 +48,8 @@ pub mod nuts;
 pub mod optim;
 pub mod output;
 pub mod rng;
+pub mod sgmcmc;
+pub mod svgd;
 pub mod svi;
 pub mod swag;
 
@@ -62,6 +64,8 @@ pub use output::{
     Adaptation, ChainTrace, DrawSink, DrawStats, FitStep, FitSummary, Phase, ProgressEvent,
     ProgressFn, SinkError, SinkFactory, Trace, TraceFactory, TraceSink,
 };
+pub use sgmcmc::{Dynamics, Sgmcmc};
+pub use svgd::{Svgd, SvgdResult};
 pub use svi::{GuideDraws, GuideKind, Svi, SviResult};
 pub use swag::{MultiSwag, Swag, SwagGaussian, SwagResult};
 

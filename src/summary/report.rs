@@ -103,11 +103,52 @@ pub fn report(input: &ReportInput, show_all: bool) -> (String, String) {
              predictions; every column is in summary.csv (or use --all)."
         );
     }
+    // Stochastic-gradient chains are Markov chains without HMC's statistics: their note, then
+    // the convergence warnings below; other methods' draws are not chains at all.
+    let stochastic_gradient = matches!(input.method.as_deref(), Some("sgld" | "psgld" | "sghmc"));
     if let Some(method) = &input.method {
         out.push('\n');
         out.push_str(independent_draws(method));
-        return (out, summary_csv(&rows));
+        if !stochastic_gradient {
+            return (out, summary_csv(&rows));
+        }
     }
+    let t = Thresholds::default();
+    let mut warnings: Vec<String> = Vec::new();
+    if !stochastic_gradient {
+        sampler_report(input, min_len, &mut out, &mut warnings, &t);
+    }
+    let judged: Vec<SummaryRow> = rows
+        .iter()
+        .filter(|r| !is_weight(&r.name))
+        .cloned()
+        .collect();
+    warnings.extend(
+        convergence_warnings(&judged, n_chains, &t)
+            .iter()
+            .map(|w| w.to_string()),
+    );
+    if warnings.is_empty() {
+        out.push_str("No warnings.\n");
+    } else {
+        out.push('\n');
+        for w in warnings {
+            let _ = writeln!(out, "warning: {w}");
+        }
+    }
+    (out, summary_csv(&rows))
+}
+
+/// HMC's sampler diagnostics: divergences, tree depth at its maximum and E-BFMI, printed into
+/// `out`, their warnings into `warnings`.
+fn sampler_report(
+    input: &ReportInput,
+    min_len: usize,
+    out: &mut String,
+    warnings: &mut Vec<String>,
+    t: &Thresholds,
+) {
+    let draws = min_len * input.chains.len();
     let stats: Vec<ChainSamplerStats<'_>> = input
         .chains
         .iter()
@@ -131,27 +172,7 @@ pub fn report(input: &ReportInput, show_all: bool) -> (String, String) {
         .map(|c| format!("{:.2}", c.ebfmi))
         .collect();
     let _ = writeln!(out, "E-BFMI per chain: {}", ebfmi.join(", "));
-    let t = Thresholds::default();
-    let mut warnings: Vec<String> = diag.warnings(&t).iter().map(|w| w.to_string()).collect();
-    let judged: Vec<SummaryRow> = rows
-        .iter()
-        .filter(|r| !is_weight(&r.name))
-        .cloned()
-        .collect();
-    warnings.extend(
-        convergence_warnings(&judged, n_chains, &t)
-            .iter()
-            .map(|w| w.to_string()),
-    );
-    if warnings.is_empty() {
-        out.push_str("No warnings.\n");
-    } else {
-        out.push('\n');
-        for w in warnings {
-            let _ = writeln!(out, "warning: {w}");
-        }
-    }
-    (out, summary_csv(&rows))
+    warnings.extend(diag.warnings(t).iter().map(|w| w.to_string()));
 }
 
 /// What draws that are not a Markov chain are, by the run's `method`, and which diagnostics
@@ -184,6 +205,17 @@ fn independent_draws(method: &str) -> &'static str {
              draws from its Gaussian. The spread within and between members is the uncertainty;\n\
              there are no divergences, tree depths or E-BFMI, and R-hat compares members that sit\n\
              at different modes, so a large R-hat is expected, not a failure.\n"
+        }
+        "sgld" | "psgld" | "sghmc" => {
+            "The chains are stochastic-gradient MCMC without a Metropolis step: there are no\n\
+             trajectories, so no divergences, tree depths or E-BFMI to report. R-hat and ESS apply,\n\
+             but the chains target the posterior only as the step size goes to 0: at a finite step\n\
+             they are biased, and neither R-hat nor ESS can show it.\n"
+        }
+        "svgd" => {
+            "The draws are SVGD's particles: together they approximate the posterior, but they are\n\
+             neither independent draws nor a Markov chain. There are no divergences, tree depths or\n\
+             E-BFMI to report, and R-hat/ESS over particles in no order mean nothing.\n"
         }
         "mc-dropout" => {
             "Each draw is the fitted network with one dropout mask applied (MC dropout): the spread\n\

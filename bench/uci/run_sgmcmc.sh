@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Cyclical SGHMC and SVGD on the UCI benchmark: every split of the nine data sets (protein's 5),
+# at the runner's defaults (examples/uci/runner.rs, FitSettings: minibatches of 32; SGHMC one
+# chain, 4 cycles, per-row rate 0.001, 100 draws; SVGD 50 particles, Adam 0.01 with a cosine
+# decay), with epochs per data set: an epoch of the large sets is hundreds of steps, and SVGD's
+# step costs 50 gradients. Chosen on yacht's and kin8nm's validation rows (BENCHMARKS.md).
+#
+# Test scores go to bench/uci/results/<data>_<sghmc|svgd>.csv, one Markdown row per data set
+# and method to standard output.
+#
+# Usage: bench/uci/run_sgmcmc.sh [DATA_DIR] [DATA SET ...]   (default ../shared/data/uci, all nine)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+data="${1:-../shared/data/uci}"
+shift || true
+sets=("$@")
+if [ ${#sets[@]} -eq 0 ]; then
+    sets=(yacht bostonHousing energy concrete wine-quality-red kin8nm power-plant
+          naval-propulsion-plant protein-tertiary-structure)
+fi
+export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-1}"
+cargo build --release --quiet --example uci
+uci=target/release/examples/uci
+for d in "${sets[@]}"; do
+    # SGHMC epochs, SVGD epochs.
+    case "$d" in
+        yacht|bostonHousing) e=(4000 2000) ;;
+        energy|concrete) e=(4000 1000) ;;
+        wine-quality-red) e=(4000 500) ;;
+        kin8nm|power-plant|naval-propulsion-plant) e=(400 100) ;;
+        protein-tertiary-structure) e=(400 20) ;;
+        *) e=(400 100) ;;
+    esac
+    "$uci" --data-dir "$data" --dataset "$d" --engine sghmc --sg-epochs "${e[0]}" 2>/dev/null
+    "$uci" --data-dir "$data" --dataset "$d" --engine svgd --sg-epochs "${e[1]}" 2>/dev/null
+done
