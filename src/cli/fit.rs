@@ -5,11 +5,11 @@
 
 use super::check::{bind_posterior, load};
 use super::run::{output_path, run, write_file, OutputArgs, Ran, RunSpec, SaveKind};
-use super::svi::{run_svi, InitKind, Target, MAP_STEPS};
+use super::svi::{run_svi, InitKind, Target};
 use super::{Failure, ModelArgs, Output, EXIT_INTERRUPTED};
 use crate::density::Curvature;
 use crate::engine::laplace::{parse_hessian, Structure};
-use crate::engine::svi::{Decay, GuideKind, Init};
+use crate::engine::svi::{Decay, Estimator, GuideKind};
 use crate::engine::swag::parse_schedule;
 use crate::engine::{
     Engine, Ensemble, Laplace, LaplaceResult, Map, MapResult, McDropout, MultiSwag, Optimizer, Svi,
@@ -100,6 +100,13 @@ pub struct FitArgs {
     /// svi: where the guide's loc starts.
     #[arg(long, value_enum, default_value_t = InitKind::Random, help_heading = "SVI")]
     pub init: InitKind,
+    /// svi: weight β of the KL term (1: the ELBO; otherwise a tempered objective whose guide no
+    /// longer approximates the posterior).
+    #[arg(long, default_value_t = 1.0, help_heading = "SVI")]
+    pub kl_weight: f64,
+    /// svi: the sticking-the-landing gradient estimator.
+    #[arg(long, help_heading = "SVI")]
+    pub stl: bool,
     /// swag, multiswag: SGD steps after the MAP fit, one minibatch each.
     #[arg(long, default_value_t = 1000, help_heading = "SWAG")]
     pub swag_steps: usize,
@@ -218,9 +225,11 @@ pub fn fit(args: &FitArgs) -> Result<Output, Failure> {
                 seed: args.seed,
                 decay: args.decay.unwrap_or_default(),
                 clip: args.clip,
-                init: match args.init {
-                    InitKind::Random => Init::default(),
-                    InitKind::Map => Init::Map { steps: MAP_STEPS },
+                init: args.init.start().0,
+                laplace_start: args.init.start().1,
+                estimator: Estimator {
+                    kl_weight: args.kl_weight,
+                    stl: args.stl,
                 },
                 init_scale: args.init_scale,
                 draws: args.draws,
