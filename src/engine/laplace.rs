@@ -194,6 +194,33 @@ pub fn precision<D: Density>(
     Ok((&p + p.transpose()) * 0.5)
 }
 
+/// The precision before it is factored.
+enum Precision {
+    /// Dense over the covered coordinates.
+    Dense(DMatrix<f64>),
+    /// Its diagonal only.
+    Diagonal(Vec<f64>),
+}
+
+/// The diagonal of −∇² log p (or −GGN) at θ, one Hessian-vector product per coordinate.
+pub fn diagonal_precision<D: Density>(
+    density: &mut D,
+    theta: &[f64],
+    curvature: Curvature,
+) -> Result<Vec<f64>, DensityError> {
+    let d = theta.len();
+    let mut e = vec![0.0; d];
+    let mut hv = vec![0.0; d];
+    let mut diag = vec![0.0; d];
+    for j in 0..d {
+        e[j] = 1.0;
+        density.hessian_vector(theta, &e, curvature, &mut hv)?;
+        e[j] = 0.0;
+        diag[j] = -hv[j];
+    }
+    Ok(diag)
+}
+
 /// The message when P is not positive definite: which coordinates carry its non-positive
 /// directions (those with at least a third of the largest weight in each such eigenvector),
 /// named by `name`.
@@ -264,7 +291,24 @@ impl Laplace {
                 message: "the MAP fit ended where log p is not finite".into(),
             });
         }
+        if self.structure == Structure::Diagonal {
+            // Only the diagonal is kept: d products, O(d) memory.
+            let p = diagonal_precision(density, &map.theta, self.curvature).map_err(fail)?;
+            return self.finish(density, map, coordinates, Precision::Diagonal(p), chain);
+        }
         let p = precision(density, &map.theta, &coordinates, self.curvature).map_err(fail)?;
+        self.finish(density, map, coordinates, Precision::Dense(p), chain)
+    }
+
+    /// Factors the precision over `coordinates` at the mode of `map` and forms the evidence.
+    fn finish<D: Density>(
+        &self,
+        density: &mut D,
+        map: MapResult,
+        coordinates: Vec<usize>,
+        precision: Precision,
+        chain: usize,
+    ) -> Result<LaplaceResult, EngineError> {
         let k = coordinates.len();
         let refuse = |p: &DMatrix<f64>| {
             let name = |i: usize| density.coordinate_name(coordinates[i]);
@@ -274,8 +318,8 @@ impl Laplace {
             }
             EngineError::Approximation { chain, message }
         };
-        let (factor, log_det) = match self.structure {
-            Structure::Full | Structure::LastLayer => {
+        let (factor, log_det) = match precision {
+            Precision::Dense(p) => {
                 let Some(chol) = nalgebra::Cholesky::new(p.clone()) else {
                     return Err(refuse(&p));
                 };
@@ -283,10 +327,22 @@ impl Laplace {
                 let log_det = 2.0 * l.diagonal().iter().map(|x| x.ln()).sum::<f64>();
                 (Factor::Dense(l), log_det)
             }
-            Structure::Diagonal => {
-                let diag: Vec<f64> = p.diagonal().iter().copied().collect();
-                if diag.iter().any(|x| x.is_nan() || *x <= 0.0) {
-                    return Err(refuse(&DMatrix::from_diagonal(&DVector::from_vec(diag))));
+            Precision::Diagonal(diag) => {
+                let bad: Vec<String> = (0..k)
+                    .filter(|&i| diag[i].is_nan() || diag[i] <= 0.0)
+                    .map(|i| density.coordinate_name(coordinates[i]))
+                    .collect();
+                if !bad.is_empty() {
+                    let mut message = format!(
+                        "the curvature of −log p at the mode is not positive definite (its \
+                         diagonal is not positive along {})",
+                        bad.join(", ")
+                    );
+                    if !map.converged {
+                        message
+                            .push_str("; the MAP fit did not converge, so this may not be a mode");
+                    }
+                    return Err(EngineError::Approximation { chain, message });
                 }
                 let log_det = diag.iter().map(|x| x.ln()).sum();
                 (Factor::Diagonal(diag), log_det)
@@ -306,6 +362,9 @@ impl Laplace {
     }
 }
 
+/// The largest d a full precision is formed for (a 5,000 × 5,000 matrix is 200 MB).
+pub const MAX_FULL_DIM: usize = 5000;
+
 /// Mixed into the seed of the draws, so they are a stream of their own.
 const DRAW_SALT: u64 = 0x9e37_79b9_7f4a_7c15;
 
@@ -316,7 +375,14 @@ const NOTE: &str = "draws from the Laplace Gaussian at the MAP fit's mode; lp__ 
 impl Engine for Laplace {
     type Fit = LaplaceResult;
 
-    fn check_settings(&self, _dim: usize, n_rows: usize) -> Result<(), EngineError> {
+    fn check_settings(&self, dim: usize, n_rows: usize) -> Result<(), EngineError> {
+        if self.structure == Structure::Full && dim > MAX_FULL_DIM {
+            return Err(EngineError::Settings(format!(
+                "a full Laplace precision over d = {dim} parameters is a d × d matrix and d \
+                 Hessian-vector products; above d = {MAX_FULL_DIM} use --hessian diag or \
+                 last-layer"
+            )));
+        }
         self.map.validate(n_rows)
     }
     fn name(&self) -> &'static str {

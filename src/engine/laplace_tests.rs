@@ -177,6 +177,10 @@ fn diagonal_and_last_layer_are_blocks_of_the_full_precision() {
     let full = precision(&mut eval, &theta, &all, Curvature::Hessian).expect("finite");
     let layer = eval.last_layer().to_vec();
     let last = precision(&mut eval, &theta, &layer, Curvature::Hessian).expect("finite");
+    let diag = diagonal_precision(&mut eval, &theta, Curvature::Hessian).expect("finite");
+    for (i, p) in diag.iter().enumerate() {
+        assert_eq!(*p, full[(i, i)]);
+    }
     for (a, i) in (48..99).enumerate() {
         for (b, j) in (48..99).enumerate() {
             assert_eq!(last[(a, b)], full[(i, j)]);
