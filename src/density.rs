@@ -70,6 +70,17 @@ pub struct Weights {
     pub likelihood: f64,
 }
 
+/// Which second-derivative matrix of log p a [`Density::hessian_vector`] multiplies by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Curvature {
+    /// The Hessian ∇² log p(θ).
+    Hessian,
+    /// The generalized Gauss-Newton matrix: the Hessian with everything between θ and the
+    /// model's terms (layers, transforms, expressions) linearized, so only the terms' own
+    /// curvature in their inputs remains.
+    GaussNewton,
+}
+
 /// One dropout layer as θ sees it: dropping unit j of the layer's input zeroes the j-th column
 /// of the next dense layer's weight matrix, so an engine drops units by scaling θ entries
 /// without knowing the model (MC dropout folds a mask into θ this way).
@@ -167,6 +178,32 @@ pub trait Density {
     /// The density itself treats every dropout layer as the identity.
     fn dropout_sites(&self) -> &[DropoutSite] {
         &[]
+    }
+
+    /// Writes H·v into `hv` (length d), H the `curvature` matrix of log p at θ (full data).
+    /// The default, for a density without second derivatives, refuses.
+    fn hessian_vector(
+        &mut self,
+        theta: &[f64],
+        v: &[f64],
+        curvature: Curvature,
+        hv: &mut [f64],
+    ) -> Result<(), DensityError> {
+        let _ = (theta, v, curvature, hv);
+        Err(DensityError::Fatal(
+            "this density gives no Hessian-vector products".into(),
+        ))
+    }
+
+    /// The θ indices of the final dense layer's weights and bias, for methods that treat that
+    /// layer alone (a last-layer Laplace approximation); none by default.
+    fn last_layer(&self) -> &[usize] {
+        &[]
+    }
+
+    /// The name of θ's coordinate `index` as the draws name it (`w.2.1`); by default `theta[k]`.
+    fn coordinate_name(&self, index: usize) -> String {
+        format!("theta[{index}]")
     }
 }
 

@@ -6,6 +6,8 @@ use super::dense;
 use super::Workspace;
 use crate::ir::LayerKind;
 use crate::lower::{Instr, Part, Program};
+use crate::math::Real;
+use num_dual::Dual64;
 
 /// Writes ∇θ (prior + `lik_scale` · likelihood) into `grad`. Requires a forward sweep with
 /// partials on the same θ.
@@ -28,12 +30,101 @@ pub fn backward_weighted(
     sweep(p, ws, prior_w, lik_w, grad);
 }
 
-/// The reverse sweep proper: adds into the adjoints as they stand (cleared by [`backward`];
+/// The reverse sweep on f64: adds into the adjoints as they stand (cleared by [`backward`];
 /// the per-instruction tests seed an output's adjoint instead) and writes ∇θ into `grad`.
 #[inline]
 fn sweep(p: &Program, ws: &mut Workspace, prior_w: f64, lik_scale: f64, grad: &mut [f64]) {
-    let vals = &ws.vals;
-    let adj = &mut ws.adj;
+    sweep_over(p, &ws.vals, &mut ws.adj, prior_w, lik_scale, grad);
+}
+
+/// The scalar a reverse sweep runs on: f64 for gradients, and `Dual64` for Hessian-vector
+/// products, where values, saved partials and adjoints carry a tangent and the sweep is
+/// forward mode over reverse mode. The matrix kernels default to plain loops; f64 keeps its
+/// fast ones.
+pub(crate) trait SweepScalar: Real {
+    /// Σ aᵢ·bᵢ.
+    fn dot(a: &[Self], b: &[Self]) -> Self {
+        a.iter()
+            .zip(b)
+            .fold(Self::from(0.0), |s, (x, y)| s + *x * *y)
+    }
+    /// Σ aᵢ.
+    fn total(a: &[Self]) -> Self {
+        a.iter().fold(Self::from(0.0), |s, x| s + *x)
+    }
+    /// db (out) += column sums of G (rows × out, column-major).
+    fn bias_grad(g: &[Self], db: &mut [Self], rows: usize) {
+        for (o, b) in db.iter_mut().enumerate() {
+            *b += Self::total(&g[o * rows..(o + 1) * rows]);
+        }
+    }
+    /// dW (out × in, column-major) += Gᵀ·X.
+    fn weight_grad(
+        g: &[Self],
+        x: &[Self],
+        dw: &mut [Self],
+        rows: usize,
+        fan_in: usize,
+        width: usize,
+    ) {
+        for i in 0..fan_in {
+            for o in 0..width {
+                dw[i * width + o] +=
+                    Self::dot(&g[o * rows..(o + 1) * rows], &x[i * rows..(i + 1) * rows]);
+            }
+        }
+    }
+    /// dX (rows × in, column-major) += G·W.
+    fn input_grad(
+        g: &[Self],
+        w: &[Self],
+        dx: &mut [Self],
+        rows: usize,
+        fan_in: usize,
+        width: usize,
+    ) {
+        for i in 0..fan_in {
+            for o in 0..width {
+                let wo = w[i * width + o];
+                for r in 0..rows {
+                    dx[i * rows + r] += g[o * rows + r] * wo;
+                }
+            }
+        }
+    }
+}
+
+impl SweepScalar for f64 {
+    fn dot(a: &[f64], b: &[f64]) -> f64 {
+        dense::dot(a, b)
+    }
+    fn total(a: &[f64]) -> f64 {
+        dense::sum(a)
+    }
+    fn bias_grad(g: &[f64], db: &mut [f64], rows: usize) {
+        dense::bias_grad(g, db, rows);
+    }
+    fn weight_grad(g: &[f64], x: &[f64], dw: &mut [f64], rows: usize, fan_in: usize, width: usize) {
+        dense::weight_grad(g, x, dw, rows, fan_in, width);
+    }
+    fn input_grad(g: &[f64], w: &[f64], dx: &mut [f64], rows: usize, fan_in: usize, width: usize) {
+        dense::input_grad(g, w, dx, rows, fan_in, width);
+    }
+}
+
+impl SweepScalar for Dual64 {}
+
+/// The reverse sweep proper over any [`SweepScalar`]: the values and saved partials in `vals`,
+/// the adjoints in `adj` (same layout), ∇θ written into `grad`.
+#[inline]
+pub(crate) fn sweep_over<T: SweepScalar>(
+    p: &Program,
+    vals: &[T],
+    adj: &mut [T],
+    prior_w: f64,
+    lik_scale: f64,
+    grad: &mut [T],
+) {
     for ins in p.instrs.iter().rev() {
         match ins {
             Instr::Constrain {
@@ -63,7 +154,7 @@ fn sweep(p: &Program, ws: &mut Workspace, prior_w: f64, lik_scale: f64, grad: &m
                 for r in 0..s.rows {
                     for c in 0..s.cols {
                         let t = r * s.cols + c;
-                        g[t] = adj[s.at(r, c)] * vals[dx + t] + prior_w * vals[dx + n + t];
+                        g[t] = adj[s.at(r, c)] * vals[dx + t] + vals[dx + n + t] * prior_w;
                     }
                 }
             }
@@ -88,21 +179,21 @@ fn sweep(p: &Program, ws: &mut Workspace, prior_w: f64, lik_scale: f64, grad: &m
                             .iter_mut()
                             .zip(&vals[*deriv..*deriv + os.len()])
                         {
-                            *g *= d;
+                            *g *= *d;
                         }
                     }
                     if let Some(b) = bias {
                         let bs = p.slots[*b].slot;
                         let (db, g) = split_two(adj, bs.range(), os.range());
-                        dense::bias_grad(g, db, rows);
+                        T::bias_grad(g, db, rows);
                     }
                     {
                         let (dw, g) = split_two(adj, wsl.range(), os.range());
-                        dense::weight_grad(g, &vals[xs.range()], dw, rows, fan_in, width);
+                        T::weight_grad(g, &vals[xs.range()], dw, rows, fan_in, width);
                     }
                     if p.slots[*x].needs_grad {
                         let (dx, g) = split_two(adj, xs.range(), os.range());
-                        dense::input_grad(g, &vals[wsl.range()], dx, rows, fan_in, width);
+                        T::input_grad(g, &vals[wsl.range()], dx, rows, fan_in, width);
                     }
                 }
                 // dL/dx += dL/dy: the layer is the identity in the density.
@@ -141,12 +232,12 @@ fn sweep(p: &Program, ws: &mut Workspace, prior_w: f64, lik_scale: f64, grad: &m
                     if s.len() == 1 && n > 1 {
                         // A scalar operand collects every element's share, summed in lanes.
                         let (g, a) = split_two(adj, os.range(), s.range());
-                        a[0] += dense::dot(g, d);
+                        a[0] += T::dot(g, d);
                     } else {
                         // d out_i / d operand_i.
                         let (g, a) = split_two(adj, os.range(), s.range());
                         for ((ai, gi), di) in a.iter_mut().zip(g.iter()).zip(d) {
-                            *ai += gi * di;
+                            *ai += *gi * *di;
                         }
                     }
                 }
@@ -165,7 +256,7 @@ fn sweep(p: &Program, ws: &mut Workspace, prior_w: f64, lik_scale: f64, grad: &m
                         }
                     }
                     if p.slots[*v].needs_grad {
-                        let mut acc = 0.0;
+                        let mut acc = T::from(0.0);
                         for r in 0..ms.rows {
                             acc += vals[ms.at(r, c)] * adj[os.offset + r];
                         }
@@ -237,10 +328,10 @@ fn sweep(p: &Program, ws: &mut Workspace, prior_w: f64, lik_scale: f64, grad: &m
                     let part = &vals[partials + j * len..partials + (j + 1) * len];
                     if s.len() == 1 && *len > 1 {
                         // A broadcast input collects every element's partial, summed in lanes.
-                        adj[s.offset] += seed * dense::sum(part);
+                        adj[s.offset] += T::total(part) * seed;
                     } else {
                         for (a, d) in adj[s.range()].iter_mut().zip(part) {
-                            *a += seed * d;
+                            *a += *d * seed;
                         }
                     }
                 }
@@ -265,10 +356,11 @@ fn sweep(p: &Program, ws: &mut Workspace, prior_w: f64, lik_scale: f64, grad: &m
                 // d/dz_j [z_y − log Σ exp z] = 1{j = y} − softmax(z)_j; logits and softmax are
                 // column-major (n × K).
                 for r in 0..ls.rows {
-                    let y = vals[ys.offset + r] as usize;
+                    let y = vals[ys.offset + r].re() as usize;
                     for j in 0..k {
                         let onehot = if j == y { 1.0 } else { 0.0 };
-                        adj[ls.at(r, j)] += seed * (onehot - vals[softmax + j * ls.rows + r]);
+                        adj[ls.at(r, j)] +=
+                            (T::from(onehot) - vals[softmax + j * ls.rows + r]) * seed;
                     }
                 }
             }
@@ -279,11 +371,11 @@ fn sweep(p: &Program, ws: &mut Workspace, prior_w: f64, lik_scale: f64, grad: &m
 }
 
 /// Two disjoint mutable ranges of one slice, the first returned first.
-fn split_two(
-    v: &mut [f64],
+fn split_two<T>(
+    v: &mut [T],
     first: std::ops::Range<usize>,
     second: std::ops::Range<usize>,
-) -> (&mut [f64], &mut [f64]) {
+) -> (&mut [T], &mut [T]) {
     if first.start < second.start {
         assert!(first.end <= second.start, "internal: overlapping slots");
         let (lo, hi) = v.split_at_mut(second.start);

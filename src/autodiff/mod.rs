@@ -1,7 +1,8 @@
 //! Evaluation of a lowered program: a forward sweep that saves local partials (computed by the
 //! generic scalar formulas on num-dual numbers) and one reverse sweep that accumulates adjoints.
 //! A slow generic evaluator gives the full forward-mode num-dual gradient used as a reference,
-//! and the side of every kink tells a finite difference across one from a wrong gradient.
+//! and the side of every kink tells a finite difference across one from a wrong gradient;
+//! [`tangent`] runs the reverse sweep on dual numbers for Hessian-vector products.
 
 mod backward;
 mod dense;
@@ -10,6 +11,7 @@ mod gemm;
 mod kinks;
 pub mod reference;
 pub mod scalar;
+pub mod tangent;
 mod term;
 
 pub use backward::{backward, backward_weighted};

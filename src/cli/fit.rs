@@ -1,17 +1,19 @@
 //! `bnnppl fit --method NAME`: the optimization-based methods — MAP, deep and anchored
-//! ensembles, MC dropout, SVI, SWAG, MultiSWAG and SVGD — through the shared runner, writing the
-//! directory `sample` writes plus each method's trace and a `fit.json` (`swag.json`) of how
-//! each fit ended.
+//! ensembles, MC dropout, SVI, SWAG, MultiSWAG, SVGD and Laplace — through the shared runner,
+//! writing the directory `sample` writes plus each method's trace and a `fit.json`
+//! (`swag.json`, `laplace.json`) of how each fit ended.
 
 use super::check::{bind_posterior, load};
-use super::run::{run, write_file, OutputArgs, Ran, RunSpec, SaveKind};
-use super::svi::{run_svi, InitKind, Target, MAP_STEPS};
+use super::run::{output_path, run, write_file, OutputArgs, Ran, RunSpec, SaveKind};
+use super::svi::{run_svi, InitKind, Target};
 use super::{Failure, ModelArgs, Output, EXIT_INTERRUPTED};
-use crate::engine::svi::{Decay, GuideKind, Init};
+use crate::density::Curvature;
+use crate::engine::laplace::{parse_hessian, Structure};
+use crate::engine::svi::{Decay, Estimator, GuideKind};
 use crate::engine::swag::parse_schedule;
 use crate::engine::{
-    Engine, Ensemble, Map, MapResult, McDropout, MultiSwag, Optimizer, Svgd, SvgdResult, Svi, Swag,
-    SwagResult,
+    Engine, Ensemble, Laplace, LaplaceResult, Map, MapResult, McDropout, MultiSwag, Optimizer,
+    Svgd, SvgdResult, Svi, Swag, SwagResult,
 };
 use clap::ValueEnum;
 
@@ -39,6 +41,9 @@ pub enum Method {
     /// Stein variational gradient descent: --svgd-particles particles moved by Adam along the
     /// kernelized Stein direction on minibatches; the particles are the draws.
     Svgd,
+    /// Laplace: the MAP fit, then --draws draws from the Gaussian whose precision is the
+    /// curvature of −log p there (--hessian), and the log marginal likelihood it implies.
+    Laplace,
 }
 
 /// Options of `fit`.
@@ -98,6 +103,13 @@ pub struct FitArgs {
     /// svi: where the guide's loc starts.
     #[arg(long, value_enum, default_value_t = InitKind::Random, help_heading = "SVI")]
     pub init: InitKind,
+    /// svi: weight β of the KL term (1: the ELBO; otherwise a tempered objective whose guide no
+    /// longer approximates the posterior).
+    #[arg(long, default_value_t = 1.0, help_heading = "SVI")]
+    pub kl_weight: f64,
+    /// svi: the sticking-the-landing gradient estimator.
+    #[arg(long, help_heading = "SVI")]
+    pub stl: bool,
     /// swag, multiswag: SGD steps after the MAP fit, one minibatch each.
     #[arg(long, default_value_t = 1000, help_heading = "SWAG")]
     pub swag_steps: usize,
@@ -122,8 +134,12 @@ pub struct FitArgs {
     /// svgd: number of particles, which are the run's draws (one chain).
     #[arg(long, default_value_t = 50, help_heading = "SVGD")]
     pub svgd_particles: usize,
-    /// svi, swag, multiswag: draws from the fitted approximation (per member for multiswag);
-    /// mc-dropout: draws of a dropout mask, each folded into the fitted weights.
+    /// laplace: the precision: full, diag or last-layer (the final dense layer alone, the rest
+    /// at the mode), each the Hessian or, with :ggn, the generalized Gauss-Newton matrix.
+    #[arg(long, default_value = "full", value_parser = parse_hessian, help_heading = "Laplace")]
+    pub hessian: (Structure, Curvature),
+    /// svi, swag, multiswag, laplace: draws from the fitted approximation (per member for
+    /// multiswag); mc-dropout: draws of a dropout mask, each folded into the fitted weights.
     #[arg(long, default_value_t = 1000)]
     pub draws: usize,
     /// Seed of the fits and the draws; member k uses its own stream of it.
@@ -187,7 +203,12 @@ impl FitArgs {
 pub fn fit(args: &FitArgs) -> Result<Output, Failure> {
     let members = match args.method {
         Method::Ensemble | Method::AnchoredEnsemble | Method::Multiswag => args.members,
-        Method::Map | Method::Svi | Method::Swag | Method::McDropout | Method::Svgd => 1,
+        Method::Map
+        | Method::Svi
+        | Method::Swag
+        | Method::McDropout
+        | Method::Svgd
+        | Method::Laplace => 1,
     };
     if members == 0 {
         return Err(Failure::usage("error: --members must be at least 1"));
@@ -215,9 +236,11 @@ pub fn fit(args: &FitArgs) -> Result<Output, Failure> {
                 seed: args.seed,
                 decay: args.decay.unwrap_or_default(),
                 clip: args.clip,
-                init: match args.init {
-                    InitKind::Random => Init::default(),
-                    InitKind::Map => Init::Map { steps: MAP_STEPS },
+                init: args.init.start().0,
+                laplace_start: args.init.start().1,
+                estimator: Estimator {
+                    kl_weight: args.kl_weight,
+                    stl: args.stl,
                 },
                 init_scale: args.init_scale,
                 draws: args.draws,
@@ -277,6 +300,16 @@ pub fn fit(args: &FitArgs) -> Result<Output, Failure> {
             chain_ids,
             report_svgd,
         ),
+        Method::Laplace => {
+            let (structure, curvature) = args.hessian;
+            let laplace = Laplace {
+                map: args.map(),
+                structure,
+                curvature,
+                draws: args.draws,
+            };
+            run_fits(args, &laplace, chain_ids, report_laplace)
+        }
     }
 }
 
@@ -300,7 +333,18 @@ fn run_fits<E: Engine>(
             args.model.model.display()
         )));
     }
+    if args.method == Method::Laplace
+        && args.hessian.0 == Structure::LastLayer
+        && crate::density::Density::last_layer(&post.evaluator()).is_empty()
+    {
+        return Err(Failure::usage(format!(
+            "error: {} has no dense layer, so --hessian last-layer has no layer to cover\n  \
+             = help: use --hessian full or diag",
+            args.model.model.display()
+        )));
+    }
     let alone = chain_ids.is_some();
+    let written = Written::before(args);
     let spec = RunSpec {
         posterior: &post,
         model: &args.model,
@@ -311,7 +355,7 @@ fn run_fits<E: Engine>(
         threads: args.threads,
         quiet: args.quiet,
     };
-    let ran = run(engine, spec)?;
+    let ran = run(engine, spec).inspect_err(|_| written.remove_new())?;
     let text = report(args, &ran, alone, &ran.dir)?;
     if ran.interrupted {
         return Err(Failure {
@@ -349,7 +393,8 @@ fn report_modes(
         | Method::Svi
         | Method::Swag
         | Method::Multiswag
-        | Method::Svgd => format!(
+        | Method::Svgd
+        | Method::Laplace => format!(
             "{ended} {} fit(s) in {:.1} s ({} gradient evaluations); {} of {} reached a \
              gradient norm below {}; draws in {files}\n",
             ran.fits.len(),
@@ -408,6 +453,7 @@ fn method_name(method: Method) -> &'static str {
         Method::Multiswag => "multiswag",
         Method::McDropout => "mc-dropout",
         Method::Svgd => "svgd",
+        Method::Laplace => "laplace",
     }
 }
 
@@ -526,6 +572,102 @@ fn report_svgd(
     );
     let json = serde_json::json!({ "method": "svgd", "fits": fits });
     write_json(ran, alone, dir, "fit", &json)?;
+    write_summary(ran, alone, dir, &mut text)?;
+    Ok(text)
+}
+
+/// The files of the output directory before a Laplace run, so that a run that fails (a
+/// precision that is not positive definite) leaves nothing half-written; other methods keep
+/// what their failed runs wrote, as before.
+struct Written {
+    /// The directory, for a Laplace run.
+    dir: Option<std::path::PathBuf>,
+    /// Whether it existed.
+    existed: bool,
+    /// Its files then.
+    files: Vec<std::path::PathBuf>,
+}
+
+impl Written {
+    fn before(args: &FitArgs) -> Written {
+        let dir = (args.method == Method::Laplace).then(|| output_path(&args.model, &args.out).1);
+        let listing = |d: &std::path::Path| -> Vec<std::path::PathBuf> {
+            std::fs::read_dir(d)
+                .map(|it| it.filter_map(|e| e.ok().map(|e| e.path())).collect())
+                .unwrap_or_default()
+        };
+        Written {
+            existed: dir.as_ref().is_some_and(|d| d.exists()),
+            files: dir.as_deref().map(listing).unwrap_or_default(),
+            dir,
+        }
+    }
+
+    /// Removes what the failed run added: new files, and the directory when it made it.
+    fn remove_new(&self) {
+        let Some(dir) = &self.dir else { return };
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+                if !self.files.contains(&path) {
+                    let _ = std::fs::remove_file(path);
+                }
+            }
+        }
+        if !self.existed {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// The text after a Laplace run (with the log marginal likelihood), `laplace.json` and the
+/// summary files.
+fn report_laplace(
+    args: &FitArgs,
+    ran: &Ran<LaplaceResult>,
+    alone: bool,
+    dir: &std::path::Path,
+) -> Result<String, Failure> {
+    let (ended, files) = ended(ran);
+    let (structure, curvature) = args.hessian;
+    let mut text = String::new();
+    let mut fits = Vec::new();
+    for (f, c) in ran.fits.iter().zip(&ran.draws.chains) {
+        text.push_str(&format!(
+            "{ended} Laplace fit in {:.1} s ({} gradient evaluations, {} Hessian-vector \
+             products); MAP {}; log marginal likelihood (Laplace, {} {}) {:.4}; draws in \
+             {files}\n",
+            ran.seconds,
+            f.map.gradients,
+            f.hessian_vector_products,
+            if f.map.converged {
+                format!("reached a gradient norm below {}", args.grad_tol)
+            } else {
+                format!("stopped at gradient norm {:.3e}", f.map.grad_norm)
+            },
+            structure,
+            crate::engine::laplace::curvature_name(curvature),
+            f.log_evidence,
+        ));
+        fits.push(serde_json::json!({
+            "member": c.chain + 1,
+            "log_marginal_likelihood": f.log_evidence,
+            "log_det_precision": f.log_det_precision,
+            "coordinates": f.coordinates.len(),
+            "hessian_vector_products": f.hessian_vector_products,
+            "map_log_density": f.map.log_density,
+            "map_grad_norm": f.map.grad_norm,
+            "map_steps": f.map.steps,
+            "map_converged": f.map.converged,
+            "gradients": f.map.gradients,
+        }));
+    }
+    let json = serde_json::json!({
+        "method": "laplace",
+        "hessian": structure.to_string(),
+        "curvature": crate::engine::laplace::curvature_name(curvature),
+        "fits": fits,
+    });
+    write_json(ran, alone, dir, "laplace", &json)?;
     write_summary(ran, alone, dir, &mut text)?;
     Ok(text)
 }

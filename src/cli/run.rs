@@ -60,15 +60,7 @@ pub struct OutputDir {
 
 /// The model's stem and the output directory (`--output`, else `output/<stem>/`), created.
 fn output_dir(model: &ModelArgs, args: &OutputArgs) -> Result<OutputDir, Failure> {
-    let stem = model
-        .model
-        .file_stem()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_else(|| "model".into());
-    let path = args
-        .output
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("output").join(&stem));
+    let (stem, path) = output_path(model, args);
     std::fs::create_dir_all(&path).map_err(|e| Failure {
         message: format!("error: cannot create {}: {e}", path.display()),
         code: EXIT_IO,
@@ -78,6 +70,20 @@ fn output_dir(model: &ModelArgs, args: &OutputArgs) -> Result<OutputDir, Failure
         path,
         overwrite: args.overwrite,
     })
+}
+
+/// The run's stem (the model file's) and its output directory: `--output`, or `output/STEM`.
+pub(crate) fn output_path(model: &ModelArgs, args: &OutputArgs) -> (String, PathBuf) {
+    let stem = model
+        .model
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "model".into());
+    let path = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("output").join(&stem));
+    (stem, path)
 }
 
 /// Makes room for a run in its output directory: an earlier run's files there (see
@@ -133,13 +139,14 @@ pub fn engine_failure(e: EngineError) -> Failure {
                 EXIT_INTERNAL
             }
         }
-        EngineError::Init { .. } => EXIT_MODEL,
+        EngineError::Init { .. } | EngineError::Approximation { .. } => EXIT_MODEL,
         EngineError::Settings(_) => EXIT_USAGE,
         EngineError::Sink { .. } => EXIT_IO,
         EngineError::Internal { .. } => EXIT_INTERNAL,
     };
     let hint = match (&e, code) {
         (EngineError::Init { .. }, EXIT_MODEL) => "\n  = help: check the priors and the data for values that make the log-density infinite, or give --init",
+        (EngineError::Approximation { .. }, _) => "\n  = help: use the Gauss-Newton matrix (--hessian full:ggn, diag:ggn or last-layer:ggn), positive semi-definite for likelihoods convex in their location, or a stronger prior on these parameters",
         _ => "",
     };
     Failure {

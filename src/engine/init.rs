@@ -9,7 +9,7 @@ use rand::{Rng, RngExt};
 
 use super::optim::{ascend, Ascent};
 use super::EngineError;
-use crate::density::{check_finite, Density, DensityError, DropoutSite, Split, Weights};
+use crate::density::{check_finite, Curvature, Density, DensityError, DropoutSite, Split, Weights};
 
 /// How many random starting points are tried before a chain gives up (Stan's limit).
 pub const MAX_INIT_ATTEMPTS: usize = 100;
@@ -291,6 +291,25 @@ impl<D: Density> Density for Guarded<D> {
     }
     fn dropout_sites(&self) -> &[DropoutSite] {
         self.0.dropout_sites()
+    }
+    fn hessian_vector(
+        &mut self,
+        theta: &[f64],
+        v: &[f64],
+        curvature: Curvature,
+        hv: &mut [f64],
+    ) -> Result<(), DensityError> {
+        let inner = &mut self.0;
+        catch_unwind(AssertUnwindSafe(|| {
+            inner.hessian_vector(theta, v, curvature, hv)
+        }))
+        .unwrap_or_else(|payload| Err(DensityError::Panicked(panic_message(&*payload))))
+    }
+    fn last_layer(&self) -> &[usize] {
+        self.0.last_layer()
+    }
+    fn coordinate_name(&self, index: usize) -> String {
+        self.0.coordinate_name(index)
     }
 }
 

@@ -136,7 +136,7 @@ pub struct MapResult {
 pub const OBJECTIVE: &str = "log_density";
 
 impl Map {
-    fn validate(&self, n_rows: usize) -> Result<(), EngineError> {
+    pub(crate) fn validate(&self, n_rows: usize) -> Result<(), EngineError> {
         let bad = |m: String| Err(EngineError::Settings(m));
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return bad(format!(
@@ -170,7 +170,7 @@ impl Map {
     }
 
     /// The header lines of a run of these settings, after `method` and `members`.
-    fn header_lines(&self) -> Vec<(String, String)> {
+    pub(crate) fn header_lines(&self) -> Vec<(String, String)> {
         vec![
             (
                 "note".into(),

@@ -40,6 +40,7 @@ pub mod checkpoint;
 pub mod descent;
 pub mod hmc;
 mod init;
+pub mod laplace;
 pub mod lbfgs;
 pub mod leapfrog;
 pub mod map;
@@ -56,6 +57,7 @@ pub mod swag;
 pub use checkpoint::{ChainState, Resume, RngState};
 pub use hmc::Hmc;
 pub use init::{Init, InitFailure, MAX_INIT_ATTEMPTS};
+pub use laplace::{Laplace, LaplaceResult};
 pub use map::{Ensemble, Map, MapResult, Optimizer};
 pub use mc_dropout::McDropout;
 pub use nuts::{MassMatrix, Nuts};
@@ -104,6 +106,15 @@ pub enum EngineError {
     /// The settings cannot be run.
     #[error("invalid sampler settings: {0}")]
     Settings(String),
+    /// A fitted approximation does not exist where the fit ended (a Laplace precision that is
+    /// not positive definite): the model's or the data's doing, not a bug.
+    #[error("chain {chain}: {message}")]
+    Approximation {
+        /// Chain id.
+        chain: usize,
+        /// What is wrong, naming the parameters.
+        message: String,
+    },
     /// The sampler itself failed (a bug in an engine or in nuts-rs, including a panic).
     #[error("chain {chain}: internal sampler error: {message}")]
     Internal {
@@ -121,6 +132,7 @@ impl EngineError {
             EngineError::Init { chain, .. }
             | EngineError::Density { chain, .. }
             | EngineError::Sink { chain, .. }
+            | EngineError::Approximation { chain, .. }
             | EngineError::Internal { chain, .. } => Some(*chain),
             EngineError::Settings(_) => None,
         }

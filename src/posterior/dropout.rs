@@ -1,5 +1,6 @@
 //! The model's dropout layers in θ's terms, for the density seam: each layer's rate and, per unit
-//! of its input, the θ indices of the next dense layer's weight column that the unit feeds.
+//! of its input, the θ indices of the next dense layer's weight column that the unit feeds; and
+//! the θ indices of the final dense layer, for last-layer methods.
 
 use crate::density::DropoutSite;
 use crate::ir::{CheckedModel, Constraint, LayerKind};
@@ -34,6 +35,28 @@ pub(crate) fn dropout_sites(model: &CheckedModel, layout: &ParamLayout) -> Vec<D
         }
     }
     sites
+}
+
+/// The θ indices of the last dense layer of the last network (weights row-major, then the
+/// bias); empty for a model without networks.
+pub(crate) fn last_layer(model: &CheckedModel, layout: &ParamLayout) -> Vec<usize> {
+    let Some(net) = model.networks.last() else {
+        return Vec::new();
+    };
+    let dense = net.layers.iter().rev().find_map(|l| match l.kind {
+        LayerKind::Dense { weight, bias, .. } => Some((weight, bias)),
+        LayerKind::Dropout { .. } => None,
+    });
+    let Some((weight, bias)) = dense else {
+        return Vec::new();
+    };
+    std::iter::once(weight)
+        .chain(bias)
+        .flat_map(|k| {
+            let e = &layout.params[k];
+            e.offset..e.offset + e.len()
+        })
+        .collect()
 }
 
 #[cfg(test)]

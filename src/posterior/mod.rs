@@ -11,12 +11,13 @@ pub mod gradient_check;
 pub mod predictive;
 
 use crate::autodiff::reference::forward_mode_gradient;
+use crate::autodiff::tangent::hessian_vector;
 use crate::autodiff::{
     backward, backward_weighted, forward, kink_sides, term_label, Eval, Workspace,
 };
 use crate::check::verify_dims;
 use crate::data::BoundData;
-use crate::density::{Density, DensityError, DropoutSite, Split, Target, Weights};
+use crate::density::{Curvature, Density, DensityError, DropoutSite, Split, Target, Weights};
 use crate::diagnostic::Diagnostic;
 use crate::ir::CheckedModel;
 use crate::lower::{lower, lower_anchored, lower_outputs, row_symbol, Program, Sizes, SlotKind};
@@ -45,6 +46,8 @@ struct Inner {
     anchored: std::sync::OnceLock<Arc<Program>>,
     /// The dropout layers in θ's terms.
     dropout_sites: Vec<DropoutSite>,
+    /// The θ indices of the final dense layer.
+    last_layer: Vec<usize>,
 }
 
 /// A model bound to data. Cheap to clone (shared); implements [`Target`].
@@ -124,6 +127,7 @@ impl Posterior {
             .and_then(|s| sizes.get(&s).copied())
             .unwrap_or(0);
         let dropout_sites = dropout::dropout_sites(model, &density.layout);
+        let last_layer = dropout::last_layer(model, &density.layout);
         Ok(Posterior {
             inner: Arc::new(Inner {
                 model: model.clone(),
@@ -137,6 +141,7 @@ impl Posterior {
                 batch_programs: Mutex::new(Vec::new()),
                 anchored: std::sync::OnceLock::new(),
                 dropout_sites,
+                last_layer,
             }),
         })
     }
@@ -451,6 +456,52 @@ impl Density for PosteriorEval {
 
     fn dropout_sites(&self) -> &[DropoutSite] {
         self.post.dropout_sites()
+    }
+
+    fn hessian_vector(
+        &mut self,
+        theta: &[f64],
+        v: &[f64],
+        curvature: Curvature,
+        hv: &mut [f64],
+    ) -> Result<(), DensityError> {
+        // The workspace's arena holds the constants and data (the anchored ones once
+        // perturbed); the tangent sweep overwrites every other slot.
+        let (p, ws) = self.full();
+        let (grad, h) = hessian_vector(p, &ws.vals, theta, v, curvature, 1.0, 1.0);
+        checked_grad(&grad)?;
+        checked_grad(&h)?;
+        hv.copy_from_slice(&h);
+        Ok(())
+    }
+
+    fn last_layer(&self) -> &[usize] {
+        &self.post.inner.last_layer
+    }
+
+    fn coordinate_name(&self, index: usize) -> String {
+        let layout = &self.post.inner.density.layout;
+        let Some(e) = layout
+            .params
+            .iter()
+            .find(|e| (e.offset..e.offset + e.len()).contains(&index))
+        else {
+            return format!("theta[{index}]");
+        };
+        // θ holds each parameter row-major; indices are 1-based and joined by dots, as in the
+        // draws' column names.
+        let mut k = index - e.offset;
+        let mut idx = vec![0; e.dims.len()];
+        for (i, d) in e.dims.iter().enumerate().rev() {
+            idx[i] = k % d + 1;
+            k /= d;
+        }
+        if idx.is_empty() {
+            e.name.clone()
+        } else {
+            let idx: Vec<String> = idx.iter().map(usize::to_string).collect();
+            format!("{}.{}", e.name, idx.join("."))
+        }
     }
 }
 

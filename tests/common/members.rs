@@ -17,6 +17,18 @@ pub fn bnnppl(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Compares `got` with `tests/cli/NAME`, or writes it under BLESS=1.
+pub fn golden(name: &str, got: &str) {
+    let path = Path::new("tests/cli").join(name);
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(&path, got).expect("write golden");
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run with BLESS=1", path.display()));
+    assert_eq!(want, got, "{} differs", path.display());
+}
+
 /// A fresh temporary path for this test process, not yet created.
 pub fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("bnnppl-{name}-{}", std::process::id()));

@@ -9,12 +9,12 @@
 //! - full rank (`AutoMultivariateNormal`): θ = m + L ε with L lower triangular,
 //!   L_ii = softplus(ρ_i), so Σ = L Lᵀ.
 //!
-//! References are those of the parent module ([KW14], [BCKW15], [RMW14]).
+//! References are those of the parent module ([KW14], [BCKW15], [RMW14], [RWD17]).
 
 use rand::{Rng, RngExt};
 use rand_distr::StandardNormal;
 
-use crate::density::{Density, DensityError};
+use crate::density::{Density, DensityError, Weights};
 
 /// ½ log(2πe): the entropy of a standard normal in one dimension.
 const HALF_LOG_2PI_E: f64 = 1.418_938_533_204_672_7;
@@ -170,6 +170,55 @@ impl Guide {
                 }
             }
             GuideKind::FullRank => params.extend(std::iter::repeat_n(0.0, kind.factor_len(d))),
+        }
+        Guide {
+            kind,
+            dim: d,
+            params,
+        }
+    }
+
+    /// The guide of family `kind` nearest a Gaussian N(`mean`, `cov`) (`cov` d × d, positive
+    /// definite): mean field keeps the marginal variances; full rank is exact (L the Cholesky
+    /// factor of `cov`); low rank k takes W from the top k eigenpairs, W = V_k·Λ_k^½, and
+    /// D² = diag(cov − W·Wᵀ), kept at least 1e-3 of the variance, so the marginal variances are
+    /// those of `cov` wherever that floor does not bind.
+    pub fn from_gaussian(kind: GuideKind, mean: &[f64], cov: &nalgebra::DMatrix<f64>) -> Guide {
+        let d = mean.len();
+        let mut params = Vec::with_capacity(2 * d + kind.factor_len(d));
+        params.extend_from_slice(mean);
+        match kind {
+            GuideKind::MeanField => {
+                params.extend((0..d).map(|i| softplus_inv(cov[(i, i)].sqrt())));
+            }
+            GuideKind::FullRank => {
+                let l = nalgebra::Cholesky::new(cov.clone())
+                    .expect("internal: a Laplace covariance is positive definite")
+                    .l();
+                params.extend((0..d).map(|i| softplus_inv(l[(i, i)])));
+                for i in 1..d {
+                    params.extend((0..i).map(|j| l[(i, j)]));
+                }
+            }
+            GuideKind::LowRank { rank } => {
+                let eigen = nalgebra::SymmetricEigen::new(cov.clone());
+                let mut order: Vec<usize> = (0..d).collect();
+                order.sort_by(|&a, &b| eigen.eigenvalues[b].total_cmp(&eigen.eigenvalues[a]));
+                let top: Vec<usize> = order.into_iter().take(rank).collect();
+                let w = |i: usize, r: usize| -> f64 {
+                    top.get(r).map_or(0.0, |&c| {
+                        eigen.eigenvectors[(i, c)] * eigen.eigenvalues[c].max(0.0).sqrt()
+                    })
+                };
+                for i in 0..d {
+                    let explained: f64 = (0..rank).map(|r| w(i, r).powi(2)).sum();
+                    let rest = (cov[(i, i)] - explained).max(1e-3 * cov[(i, i)]);
+                    params.push(softplus_inv(rest.sqrt()));
+                }
+                for i in 0..d {
+                    params.extend((0..rank).map(|r| w(i, r)));
+                }
+            }
         }
         Guide {
             kind,
@@ -356,7 +405,12 @@ impl Guide {
     }
 
     /// log p at θ = T(noise) over `rows` (all rows when `None`), adding w · ∂ log p(T(noise))/∂φ
-    /// into `grad_phi` by the chain rule through the seam's gradient g = ∇_θ log p.
+    /// into `grad_phi` by the chain rule through the seam's gradient g = ∇_θ log p. With a KL
+    /// weight β ≠ 1 the prior counts β times, in the value and the gradient; with the
+    /// sticking-the-landing estimator g also carries −β·∇_θ log q(θ) = β·Σ⁻¹(θ − m) (for low
+    /// rank this needs [`Guide::entropy`] evaluated first, which leaves M and chol C in
+    /// `scratch`).
+    #[allow(clippy::too_many_arguments)]
     pub fn particle<D: Density + ?Sized>(
         &self,
         density: &mut D,
@@ -365,16 +419,43 @@ impl Guide {
         scratch: &mut Scratch,
         grad_phi: &mut [f64],
         w: f64,
+        estimator: Estimator,
     ) -> Result<f64, DensityError> {
         let d = self.dim;
         self.transform(noise, &mut scratch.theta);
-        let lp = match rows {
-            Some(rows) => {
-                let s = density.minibatch_grad(&scratch.theta, rows, &mut scratch.grad)?;
-                s.prior + s.likelihood
+        let beta = estimator.kl_weight;
+        let lp = if beta == 1.0 {
+            match rows {
+                Some(rows) => {
+                    let s = density.minibatch_grad(&scratch.theta, rows, &mut scratch.grad)?;
+                    s.prior + s.likelihood
+                }
+                None => density.log_density_grad(&scratch.theta, &mut scratch.grad)?,
             }
-            None => density.log_density_grad(&scratch.theta, &mut scratch.grad)?,
+        } else {
+            let all: Vec<usize>;
+            let rows = match rows {
+                Some(rows) => rows,
+                None => {
+                    all = (0..density.n_rows()).collect();
+                    &all
+                }
+            };
+            let weights = Weights {
+                prior: beta,
+                likelihood: 1.0,
+            };
+            let s = density.minibatch_grad_weighted(
+                &scratch.theta,
+                rows,
+                weights,
+                &mut scratch.grad,
+            )?;
+            beta * s.prior + s.likelihood
         };
+        if estimator.stl {
+            self.add_path_entropy(noise, scratch, beta);
+        }
         let g = &scratch.grad;
         let rho = &self.params[d..2 * d];
         // ∂θ_i/∂m_i = 1.
@@ -424,13 +505,115 @@ impl Guide {
         scratch: &mut Scratch,
         grad_phi: &mut [f64],
     ) -> Result<f64, DensityError> {
+        self.elbo_grad_with(
+            density,
+            noises,
+            rows,
+            scratch,
+            grad_phi,
+            Estimator::default(),
+        )
+    }
+
+    /// [`Guide::elbo_grad`] with a KL weight and a choice of gradient estimator: the value is
+    /// (1/S) Σ_s [log lik + β·log prior](T(noise_s)) + β·H[q]. The standard estimator adds
+    /// H's closed-form gradient; sticking the landing [RWD17] differentiates −log q(θ) along
+    /// the path only (dropping the score term, whose expectation is 0), so at q = p the
+    /// gradient is 0 for every draw.
+    pub fn elbo_grad_with<D: Density + ?Sized>(
+        &self,
+        density: &mut D,
+        noises: &[Vec<f64>],
+        rows: Option<&[usize]>,
+        scratch: &mut Scratch,
+        grad_phi: &mut [f64],
+        estimator: Estimator,
+    ) -> Result<f64, DensityError> {
         grad_phi.fill(0.0);
         let w = 1.0 / noises.len() as f64;
+        let beta = estimator.kl_weight;
+        if estimator.stl {
+            // The entropy first: its value, and M and chol C for the low-rank Σ⁻¹.
+            let h = self.entropy(scratch, None);
+            let mut lp = 0.0;
+            for noise in noises {
+                lp += w * self.particle(density, noise, rows, scratch, grad_phi, w, estimator)?;
+            }
+            return Ok(lp + beta * h);
+        }
         let mut lp = 0.0;
         for noise in noises {
-            lp += w * self.particle(density, noise, rows, scratch, grad_phi, w)?;
+            lp += w * self.particle(density, noise, rows, scratch, grad_phi, w, estimator)?;
         }
-        Ok(lp + self.entropy(scratch, Some((grad_phi, 1.0))))
+        Ok(lp + beta * self.entropy(scratch, Some((grad_phi, beta))))
+    }
+
+    /// Adds β·Σ⁻¹(θ − m) = −β·∇_θ log q(θ) at θ = T(noise) into `scratch.grad`: ε/s for mean
+    /// field, L⁻ᵀε for full rank (Σ⁻¹·Lε), and by Woodbury D⁻²v − M·C⁻¹·Mᵀv with
+    /// v = Wη + Dε for low rank (M and chol C left in `scratch` by [`Guide::entropy`]).
+    fn add_path_entropy(&self, noise: &[f64], scratch: &mut Scratch, beta: f64) {
+        let d = self.dim;
+        let s = self.scale();
+        let f = self.factor();
+        let Scratch {
+            theta, grad, m, c, ..
+        } = scratch;
+        match self.kind {
+            GuideKind::MeanField => {
+                for i in 0..d {
+                    grad[i] += beta * noise[i] / s[i];
+                }
+            }
+            GuideKind::FullRank => {
+                // Lᵀx = ε by back substitution; L_ji (j > i) at f[j(j−1)/2 + i].
+                let mut x = vec![0.0; d];
+                for i in (0..d).rev() {
+                    let mut acc = noise[i];
+                    for j in i + 1..d {
+                        acc -= f[j * (j - 1) / 2 + i] * x[j];
+                    }
+                    x[i] = acc / s[i];
+                }
+                for i in 0..d {
+                    grad[i] += beta * x[i];
+                }
+            }
+            GuideKind::LowRank { rank: k } => {
+                let mean = &self.params[..d];
+                let mut u = vec![0.0; k];
+                for i in 0..d {
+                    let vi = theta[i] - mean[i];
+                    for r in 0..k {
+                        u[r] += m[i * k + r] * vi;
+                    }
+                }
+                cholesky_solve(c, k, &mut u);
+                for i in 0..d {
+                    let vi = theta[i] - mean[i];
+                    let mu: f64 = (0..k).map(|r| m[i * k + r] * u[r]).sum();
+                    grad[i] += beta * (vi / (s[i] * s[i]) - mu);
+                }
+            }
+        }
+    }
+}
+
+/// How the ELBO's gradient is estimated, and how much the KL term weighs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Estimator {
+    /// β of the tempered objective E_q[log lik] − β·KL(q ‖ prior); 1 is the ELBO, whose
+    /// optimum is the posterior's best approximation, any other value is not.
+    pub kl_weight: f64,
+    /// Sticking the landing [RWD17]: the path derivative of −log q only.
+    pub stl: bool,
+}
+
+impl Default for Estimator {
+    fn default() -> Self {
+        Estimator {
+            kl_weight: 1.0,
+            stl: false,
+        }
     }
 }
 
@@ -579,25 +762,105 @@ mod tests {
                 g.draw_noise(&mut rng, z);
             }
             let mut s = Scratch::new(kind, d);
+            // The ELBO, and the tempered objective with the KL term weighted 0.5.
+            for kl_weight in [1.0, 0.5] {
+                let est = Estimator {
+                    kl_weight,
+                    stl: false,
+                };
+                let mut grad = vec![0.0; g.params.len()];
+                g.elbo_grad_with(&mut density, &noises, None, &mut s, &mut grad, est)
+                    .expect("finite");
+                let mut tmp = vec![0.0; g.params.len()];
+                for (j, &gj) in grad.iter().enumerate() {
+                    let e = 1e-6;
+                    let mut up = g.clone();
+                    up.params[j] += e;
+                    let mut dn = g.clone();
+                    dn.params[j] -= e;
+                    let fu = up.elbo_grad_with(&mut density, &noises, None, &mut s, &mut tmp, est);
+                    let fd = fu.expect("finite")
+                        - dn.elbo_grad_with(&mut density, &noises, None, &mut s, &mut tmp, est)
+                            .expect("finite");
+                    let fd = fd / (2.0 * e);
+                    assert!(
+                        (fd - gj).abs() < 1e-6 * (1.0 + gj.abs()),
+                        "{kind} β {kl_weight} param {j}: {fd} vs {gj}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sticking_the_landing_gradient_vanishes_when_the_guide_is_the_posterior() {
+        // A Gaussian target equal to the guide: log p(θ) = log q(θ) up to a constant, so every
+        // particle's path gradient of log p − log q is 0 [RWD17] — for each family, whatever
+        // the noise; the standard estimator's is not (its score term is 0 only on average).
+        for kind in [
+            GuideKind::MeanField,
+            GuideKind::LowRank { rank: 2 },
+            GuideKind::FullRank,
+        ] {
+            let d = 4;
+            let g = guide(kind, d);
+            let loc = g.loc().to_vec();
+            let cov = nalgebra::DMatrix::from_row_slice(d, d, &g.covariance());
+            let prec = cov.cholesky().expect("pd").inverse();
+            let mut density =
+                crate::density::FnDensity::new(d, move |t: &[f64], gr: &mut [f64]| {
+                    let x =
+                        nalgebra::DVector::from_iterator(d, t.iter().zip(&loc).map(|(a, b)| a - b));
+                    let px = &prec * &x;
+                    gr.iter_mut().zip(px.iter()).for_each(|(gi, v)| *gi = -v);
+                    -0.5 * x.dot(&px)
+                });
+            let mut rng = crate::engine::rng::chain_rng(5, 0);
+            let mut noises = vec![vec![0.0; kind.noise_len(d)]; 3];
+            for n in noises.iter_mut() {
+                g.draw_noise(&mut rng, n);
+            }
+            let mut s = Scratch::new(kind, d);
             let mut grad = vec![0.0; g.params.len()];
+            let stl = Estimator {
+                stl: true,
+                ..Estimator::default()
+            };
+            g.elbo_grad_with(&mut density, &noises, None, &mut s, &mut grad, stl)
+                .expect("finite");
+            let largest = grad.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+            assert!(largest < 1e-10, "{kind}: STL gradient {grad:?}");
             g.elbo_grad(&mut density, &noises, None, &mut s, &mut grad)
                 .expect("finite");
-            let mut tmp = vec![0.0; g.params.len()];
-            for (j, &gj) in grad.iter().enumerate() {
-                let e = 1e-6;
-                let mut up = g.clone();
-                up.params[j] += e;
-                let mut dn = g.clone();
-                dn.params[j] -= e;
-                let fu = up.elbo_grad(&mut density, &noises, None, &mut s, &mut tmp);
-                let fd = fu.expect("finite")
-                    - dn.elbo_grad(&mut density, &noises, None, &mut s, &mut tmp)
-                        .expect("finite");
-                let fd = fd / (2.0 * e);
-                assert!(
-                    (fd - gj).abs() < 1e-6 * (1.0 + gj.abs()),
-                    "{kind} param {j}: {fd} vs {gj}"
-                );
+            let largest = grad.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+            assert!(largest > 1e-3, "{kind}: standard gradient {grad:?}");
+        }
+    }
+
+    #[test]
+    fn a_guide_from_a_gaussian_has_its_covariance() {
+        // Σ with a strong rank-1 part: full rank reproduces it, mean field and low rank its
+        // marginal variances (low rank 1 takes the top eigenpair, the diagonal the rest).
+        let d = 4;
+        let v = nalgebra::DVector::from_vec(vec![1.0, -0.8, 0.6, 0.3]);
+        let cov = &v * v.transpose() * 4.0 + nalgebra::DMatrix::identity(d, d) * 0.25;
+        let mean = [0.5, -1.0, 2.0, 0.0];
+        for kind in [
+            GuideKind::MeanField,
+            GuideKind::LowRank { rank: 1 },
+            GuideKind::FullRank,
+        ] {
+            let g = Guide::from_gaussian(kind, &mean, &cov);
+            assert_eq!(g.loc(), &mean[..]);
+            let got = g.covariance();
+            for i in 0..d {
+                for j in 0..d {
+                    let want = cov[(i, j)];
+                    let exact = kind == GuideKind::FullRank || i == j;
+                    if exact {
+                        assert!((got[i * d + j] - want).abs() < 1e-12, "{kind} [{i}, {j}]");
+                    }
+                }
             }
         }
     }
