@@ -5,7 +5,7 @@
 # MAP, the deep and the anchored ensemble, SWAG and MultiSWAG at that choice. MC dropout chooses
 # its rate (0.05 or 0.005, Gal & Ghahramani's two; models/uci_dropout.bnn and a copy at 0.005)
 # and its epochs together, the same way, alone (one network), then runs every split.
-# SWAG's SGD rate is chosen the same way (1e-4, 3e-5 or 1e-5 per row, at the chosen epochs;
+# SWAG's SGD rate is chosen the same way (1e-3 down to 1e-6 per row, at the chosen epochs;
 # a rate whose SGD diverges scores -inf): above the edge of stability the iterates blow up,
 # below it the Gaussian shrinks to the MAP point.
 # A data set whose choice is already recorded keeps it (delete its row to choose again).
@@ -15,6 +15,7 @@
 # scores to bench/uci/results/<data>_<method>.csv.
 #
 # Usage: bench/uci/run_fit.sh [DATA_DIR] [DATA SET ...]   (default ../shared/data/uci, all nine)
+# METHODS="swag multiswag" (say) runs only those methods (the epochs are still chosen first).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 data="${1:-../shared/data/uci}"
@@ -41,11 +42,9 @@ dropout_model() {
         *) echo "target/uci/uci_dropout_$1.bnn" ;;
     esac
 }
-# Mean validation log-likelihood from the runner's table row.
-# A run that fails prints no row: its score is -inf.
-row_ll() { awk -F'|' '{split($6, a, " "); print a[1]} END {if (NR == 0) print "-inf"}'; }
-# Whether $1 > $2 (awk reads "-inf" as minus infinity only through this mapping).
-better() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "-inf") a = -1e300; if (b == "-inf") b = -1e300; exit !(a > b)}'; }
+source bench/uci/choose.sh
+methods="${METHODS:-map ensemble anchored-ensemble swag multiswag mc-dropout}"
+wanted() { [[ " $methods " == *" $1 "* ]]; }
 for d in "${sets[@]}"; do
     # Fewer epochs for the large sets: an epoch there is hundreds of steps.
     case "$d" in
@@ -56,10 +55,8 @@ for d in "${sets[@]}"; do
     best=$(awk -F, -v d="$d" '$1 == d {print $2}' "$choices")
     best_ll=""
     [ -n "$best" ] || for e in "${candidates[@]}"; do
-        row=$("$uci" --data-dir "$data" --dataset "$d" --engine ensemble --epochs "$e" \
-            --splits 2 --validate --out "bench/uci/validation/fit_epochs$e" 2>/dev/null) || true
-        ll=$(echo "$row" | { grep '^|' || true; } | row_ll)
-        echo "$d epochs $e: validation LL $ll"
+        ll=$(validate "epochs $e" "bench/uci/validation/fit_epochs$e" --engine ensemble \
+            --epochs "$e")
         if [ -z "$best" ] || better "$ll" "$best_ll"; then
             best=$e
             best_ll=$ll
@@ -69,18 +66,16 @@ for d in "${sets[@]}"; do
         echo "$d,$best,$best_ll" >> "$choices"
     fi
     for m in map ensemble anchored-ensemble; do
+        wanted "$m" || continue
         "$uci" --data-dir "$data" --dataset "$d" --engine "$m" --epochs "$best" 2>/dev/null \
             || echo "$d $m: a split failed"
     done
     slr=$(awk -F, -v d="$d" '$1 == d {print $2}' "$schoices")
-    if [ -z "$slr" ]; then
+    if [ -z "$slr" ] && { wanted swag || wanted multiswag; }; then
         sbest_ll=""
-        for lr in 0.0001 0.00003 0.00001; do
-            row=$("$uci" --data-dir "$data" --dataset "$d" --engine swag --epochs "$best" \
-                --swag-lr "$lr" --splits 2 --validate \
-                --out "bench/uci/validation/fit_swag_lr$lr" 2>/dev/null) || true
-            ll=$(echo "$row" | { grep '^|' || true; } | row_ll)
-            echo "$d swag lr $lr: validation LL $ll"
+        for lr in 0.001 0.0003 0.0001 0.00003 0.00001 0.000003 0.000001; do
+            ll=$(validate "swag lr $lr" "bench/uci/validation/fit_swag_lr$lr" --engine swag \
+                --epochs "$best" --swag-lr "$lr")
             if [ -z "$slr" ] || better "$ll" "$sbest_ll"; then
                 slr=$lr
                 sbest_ll=$ll
@@ -89,9 +84,11 @@ for d in "${sets[@]}"; do
         echo "$d,$slr,$sbest_ll" >> "$schoices"
     fi
     for m in swag multiswag; do
+        wanted "$m" || continue
         "$uci" --data-dir "$data" --dataset "$d" --engine "$m" --epochs "$best" \
             --swag-lr "$slr" 2>/dev/null || echo "$d $m: a split failed"
     done
+    wanted mc-dropout || continue
     # MC dropout: rate and epochs chosen together.
     drate=$(awk -F, -v d="$d" '$1 == d {print $2}' "$dchoices")
     depochs=$(awk -F, -v d="$d" '$1 == d {print $3}' "$dchoices")
@@ -99,11 +96,9 @@ for d in "${sets[@]}"; do
         dbest_ll=""
         for p in 0.05 0.005; do
             for e in "${candidates[@]}"; do
-                row=$("$uci" --data-dir "$data" --dataset "$d" --engine mc-dropout \
-                    --model "$(dropout_model "$p")" --epochs "$e" --splits 2 --validate \
-                    --out "bench/uci/validation/fit_dropout${p}_epochs$e" 2>/dev/null) || true
-                ll=$(echo "$row" | { grep '^|' || true; } | row_ll)
-                echo "$d dropout $p epochs $e: validation LL $ll"
+                ll=$(validate "dropout $p epochs $e" \
+                    "bench/uci/validation/fit_dropout${p}_epochs$e" --engine mc-dropout \
+                    --model "$(dropout_model "$p")" --epochs "$e")
                 if [ -z "$drate" ] || better "$ll" "$dbest_ll"; then
                     drate=$p
                     depochs=$e

@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Builds BENCHMARKS.md's UCI tables from bench/uci/results/*.csv beside the published numbers.
 
-Usage: python3 bench/uci/table.py [RESULTS_DIR]   (default bench/uci/results; standard library only)
+Usage: python3 bench/uci/table.py [--fit] [RESULTS_DIR]   (default bench/uci/results; standard library only)
+
+--fit prints the tables of the methods of bench/uci/run_fit.sh and run_sgmcmc.sh instead: MAP,
+the deep and anchored ensembles, SWAG, MultiSWAG, MC dropout, cyclical SGHMC and SVGD beside the
+published deep-ensemble and MC-dropout columns, and their seconds per split.
 
 Our columns are mean ± standard error over the splits run (sample SD / sqrt(n)). The published
 columns are copied from ../shared/data/uci/PUBLISHED_RESULTS.md: VI, PBP and MC dropout (Gal &
@@ -71,7 +75,13 @@ def mean_se(v):
 def cell(rows, key, digits):
     if rows is None:
         return "not run"
-    m, se = mean_se([float(r[key]) for r in rows])
+    values = [float(r[key]) for r in rows]
+    # A sampler whose chain blew up (finite but astronomically large weights) has no meaningful
+    # RMSE mean: say so rather than print a 140-digit number.
+    blown = sum(1 for v in values if not math.isfinite(v) or abs(v) > 1e6)
+    if blown:
+        return f"blew up on {blown} of {len(values)} splits"
+    m, se = mean_se(values)
     return f"{m:.{digits}f} ± {se:.{digits}f} ({len(rows)})"
 
 
@@ -79,8 +89,55 @@ def digits_for(name):
     return 4 if name == "naval-propulsion-plant" else (3 if name == "kin8nm" else 2)
 
 
+FIT_METHODS = [
+    ("map", "MAP"),
+    ("ensemble", "deep ens."),
+    ("anchored-ensemble", "anchored ens."),
+    ("swag", "SWAG"),
+    ("multiswag", "MultiSWAG"),
+    ("mc-dropout", "MC dropout"),
+    ("sghmc", "SGHMC (cyclical)"),
+    ("svgd", "SVGD"),
+]
+# Indices into the published tuples: MC dropout paper, dropout 10x epochs, deep ensembles.
+FIT_PUBLISHED = [(2, "MC dropout [S1] ±SE"), (3, "dropout 10× [S2] ±SE"), (5, "deep ens. [S7] (±SD?)")]
+
+
+def fit_tables(out):
+    for title, key, published in (("Test log-likelihood (higher is better)", "ll", PUBLISHED_LL),
+                                  ("Test RMSE (lower is better)", "rmse", PUBLISHED_RMSE)):
+        print(f"**{title}**, mean ± SE over splits (number of splits run):\n")
+        ours = " | ".join(f"bnnppl {label}" for _, label in FIT_METHODS)
+        theirs = " | ".join(label for _, label in FIT_PUBLISHED)
+        print(f"| data set | {ours} | {theirs} |")
+        print("|---" * (1 + len(FIT_METHODS) + len(FIT_PUBLISHED)) + "|")
+        for name, label in DATASETS:
+            d = digits_for(name) if key == "rmse" else 2
+            cells = [cell(read(os.path.join(out, f"{name}_{m}.csv")), key, d) for m, _ in FIT_METHODS]
+            pub = [published[name][i] for i, _ in FIT_PUBLISHED]
+            print(f"| {label} | " + " | ".join(cells + pub) + " |")
+        print()
+    print("**Seconds per split** (mean over splits; every member of a split, its draws and the "
+          "scoring of its test rows):\n")
+    print("| data set | " + " | ".join(label for _, label in FIT_METHODS) + " |")
+    print("|---" + "|---:" * len(FIT_METHODS) + "|")
+    for name, label in DATASETS:
+        cells = []
+        for m, _ in FIT_METHODS:
+            rows = read(os.path.join(out, f"{name}_{m}.csv"))
+            cells.append("–" if rows is None else
+                         f"{sum(float(r['seconds']) for r in rows) / len(rows):.1f}")
+        print(f"| {label} | " + " | ".join(cells) + " |")
+
+
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else "bench/uci/results"
+    args = sys.argv[1:]
+    fit = "--fit" in args
+    args = [a for a in args if a != "--fit"]
+    out = args[0] if args else "bench/uci/results"
+    if fit:
+        fit_tables(out)
+        return
     for title, key, published in (("Test log-likelihood (higher is better)", "ll", PUBLISHED_LL),
                                   ("Test RMSE (lower is better)", "rmse", PUBLISHED_RMSE)):
         print(f"**{title}**, mean ± SE over splits (number of splits run):\n")
