@@ -5,9 +5,11 @@
 # decay), with epochs per data set: an epoch of the large sets is hundreds of steps, and SVGD's
 # step costs 50 gradients. Chosen on yacht's and kin8nm's validation rows (BENCHMARKS.md).
 # SGHMC's per-row rate is chosen per data set on validation rows (0.001, 0.0003 or 0.0001;
-# splits 0 and 1, higher mean log-likelihood wins; recorded in
-# bench/uci/validation/sghmc_lr.csv and kept on later runs): at 0.001 some of energy's chains
-# blow up (finite but astronomically large weights), at 0.0001 the large sets underfit.
+# splits 0 and 1): the highest mean log-likelihood among the rates whose chains had no
+# divergent draw (a draw the engine sent back to the previous one because the chain blew up),
+# or the rate with the fewest divergent draws if every rate had some; recorded in
+# bench/uci/validation/sghmc_lr.csv and kept on later runs. A rate too large for the
+# posterior's curvature blows up (naval at 0.001), one too small underfits the large sets.
 #
 # METHODS="sghmc" (say) runs only those; SVGD_SPLITS=K runs SVGD on the first K splits only.
 #
@@ -30,7 +32,7 @@ uci=target/release/examples/uci
 source bench/uci/choose.sh
 methods="${METHODS:-sghmc svgd}"
 lrs=bench/uci/validation/sghmc_lr.csv
-[ -f "$lrs" ] || echo "dataset,sghmc_lr,validation_ll" > "$lrs"
+[ -f "$lrs" ] || echo "dataset,sghmc_lr,validation_ll,validation_divergent_draws" > "$lrs"
 svgd_splits=()
 [ -z "${SVGD_SPLITS:-}" ] || svgd_splits=(--splits "$SVGD_SPLITS")
 for d in "${sets[@]}"; do
@@ -47,15 +49,23 @@ for d in "${sets[@]}"; do
         lr=$(awk -F, -v d="$d" '$1 == d {print $2}' "$lrs")
         if [ -z "$lr" ]; then
             best_ll=""
+            best_div=""
             for r in 0.001 0.0003 0.0001; do
-                ll=$(validate "sghmc rate $r" "bench/uci/validation/sghmc_lr$r" --engine sghmc \
+                out="bench/uci/validation/sghmc_lr$r"
+                ll=$(validate "sghmc rate $r" "$out" --engine sghmc \
                     --sg-epochs "${e[0]}" --sg-lr "$r")
-                if [ -z "$lr" ] || better "$ll" "$best_ll"; then
+                # Divergent draws over both splits (a failed run counts as diverging).
+                div=$(awk -F, 'NR > 1 {s += $5} END {print (NR > 1 ? s : 1e9)}' \
+                    "$out/${d}_sghmc_validate.csv" 2>/dev/null || echo 1e9)
+                echo "$d sghmc rate $r: $div divergent validation draws" >&2
+                if [ -z "$lr" ] || awk -v a="$div" -v b="$best_div" 'BEGIN {exit !(a < b)}' ||
+                    { [ "$div" = "$best_div" ] && better "$ll" "$best_ll"; }; then
                     lr=$r
                     best_ll=$ll
+                    best_div=$div
                 fi
             done
-            echo "$d,$lr,$best_ll" >> "$lrs"
+            echo "$d,$lr,$best_ll,$best_div" >> "$lrs"
         fi
         "$uci" --data-dir "$data" --dataset "$d" --engine sghmc --sg-epochs "${e[0]}" \
             --sg-lr "$lr" 2>/dev/null || echo "$d sghmc: a split failed"

@@ -361,13 +361,12 @@ pub fn run_split(
                 posterior.sample_with(&cfg.fit.svgd(n, seed), seed)
             }
             .map_err(|e| e.to_string())?;
-            let grads = draws
-                .chains
-                .iter()
-                .flat_map(|c| &c.stats)
-                .map(|s| s.n_leapfrog)
-                .sum();
-            (draws, 0, f64::NAN, grads)
+            let stats = || draws.chains.iter().flat_map(|c| &c.stats);
+            let grads = stats().map(|s| s.n_leapfrog).sum();
+            // SGHMC's divergent draws: a step since the previous draw blew up or went
+            // non-finite, and the chain went back to that draw.
+            let divergent = stats().filter(|s| s.divergent).count();
+            (draws, divergent, f64::NAN, grads)
         }
     };
     score(&st, &draws, i, divergences, mean_depth, gradients, started)

@@ -234,8 +234,8 @@ impl Sgmcmc {
     fn note(&self) -> &'static str {
         "no Metropolis step: lp__ is log p(theta) on the full data at the draw; stepsize__ is \
          the step size of the draw's step; n_leapfrog__ counts the minibatch gradients since the \
-         previous draw; divergent__ is 1 when a step since then was skipped for a non-finite \
-         density; accept_stat__, treedepth__ and energy__ are 0"
+         previous draw; divergent__ is 1 when a step since then landed where the density is not \
+         finite, and the chain went back to the previous draw; accept_stat__, treedepth__ and energy__ are 0"
     }
 }
 
@@ -251,9 +251,16 @@ pub struct Chain {
     previous: Vec<f64>,
     /// Whether `previous` holds an estimate yet.
     has_previous: bool,
-    /// θ where the last gradient estimate was finite: a step whose landing point has a
-    /// non-finite density returns here (with the velocity zeroed), as a rejected proposal.
-    last_good: Vec<f64>,
+    /// θ at the chain's last kept draw (its start before the first): a step whose landing
+    /// point has a non-finite density returns here, with the velocity zeroed. Not the last
+    /// finite point: a step size too large for the curvature grows θ geometrically, and the
+    /// points just before the overflow are finite but astronomically far out.
+    anchor: Vec<f64>,
+    /// log p at `anchor` on the full data.
+    anchor_lp: f64,
+    /// The highest log p at the start and the kept draws: the level [`blew_up`] measures a
+    /// draw's fall from (the last draw's would ratchet down with a slow blow-up).
+    best_lp: f64,
     /// Scratch for the gradient estimate ĝ.
     grad: Vec<f64>,
     /// pSGLD's steps taken (for the bias correction of V).
@@ -261,8 +268,8 @@ pub struct Chain {
 }
 
 impl Chain {
-    /// A chain at `theta` with empty buffers for `dynamics`.
-    pub fn new(theta: Vec<f64>, dynamics: &Dynamics) -> Chain {
+    /// A chain at `theta`, whose log-density is `lp`, with empty buffers for `dynamics`.
+    pub fn new(theta: Vec<f64>, lp: f64, dynamics: &Dynamics) -> Chain {
         let d = theta.len();
         let (velocity, moments, previous) = match dynamics {
             Dynamics::Sgld => (0, 0, 0),
@@ -273,7 +280,9 @@ impl Chain {
             }
         };
         Chain {
-            last_good: theta.clone(),
+            anchor: theta.clone(),
+            anchor_lp: lp,
+            best_lp: lp,
             theta,
             velocity: vec![0.0; velocity],
             moments: vec![0.0; moments],
@@ -284,11 +293,19 @@ impl Chain {
         }
     }
 
-    /// Returns θ to the last point whose gradient was finite and stops the velocity.
+    /// Returns θ to the last kept draw (or the start) and stops the velocity.
     pub fn revert(&mut self) {
-        self.theta.copy_from_slice(&self.last_good);
+        self.theta.copy_from_slice(&self.anchor);
         self.velocity.fill(0.0);
         self.has_previous = false;
+    }
+
+    /// Makes the current θ, whose log-density is `lp`, the point a later divergent step
+    /// returns to (a kept draw).
+    pub fn keep(&mut self, lp: f64) {
+        self.anchor.copy_from_slice(&self.theta);
+        self.anchor_lp = lp;
+        self.best_lp = self.best_lp.max(lp);
     }
 
     /// One step with step size `eps` from the gradient estimate on `rows` (all rows when
@@ -296,7 +313,7 @@ impl Chain {
     /// SGD or SGD with momentum). `n_rows` is N, for pSGLD's per-row gradient.
     ///
     /// The gradient is evaluated where the previous step landed; when it is not finite there,
-    /// θ returns to the last point whose gradient was (the velocity is zeroed), no move is
+    /// θ returns to the last kept draw ([`Chain::keep`]; the velocity is zeroed), no move is
     /// made, and the error is returned for the caller to count.
     #[allow(clippy::too_many_arguments)]
     pub fn step<D: Density + ?Sized, R: Rng + ?Sized>(
@@ -315,7 +332,6 @@ impl Chain {
             }
             return Err(e);
         }
-        self.last_good.copy_from_slice(&self.theta);
         let mut normal = || -> f64 { rng.sample(StandardNormal) };
         match *dynamics {
             Dynamics::Sgld => {
@@ -381,6 +397,17 @@ impl Chain {
         }
         Ok(())
     }
+}
+
+/// Whether a draw whose log-density (on the full data) is `lp` lies more than
+/// max(1000, 10 |best|) below `best`, the highest log-density of the chain's start and kept
+/// draws: a divergence, like NUTS's energy error over 1,000. A step size too large for the
+/// local curvature grows θ geometrically, and the points it passes through before the overflow
+/// are finite but astronomically far out. Only draws are tested, on the full data: a
+/// minibatch's estimate of log p is too noisy on nearly noise-free data (naval's) to tell a
+/// blow-up from an unlucky batch.
+pub fn blew_up(lp: f64, best: f64) -> bool {
+    lp < best - best.abs().max(1000.0)
 }
 
 /// The gradient estimate every step of these engines uses: ∇log prior(θ) + (N/B) Σ_rows
@@ -482,7 +509,7 @@ impl Engine for Sgmcmc {
         self.validate(n)?;
         let mut rng = chain_rng(self.seed, chain);
         let start = start_sampler(&mut density, &self.init, &mut rng, false, chain)?;
-        let mut state = Chain::new(start.theta, &self.dynamics);
+        let mut state = Chain::new(start.theta, start.log_density, &self.dynamics);
         let mut stepper = Stepper {
             engine: self,
             batches: batches(self.batch_size, n),
@@ -515,21 +542,23 @@ impl Engine for Sgmcmc {
                         draw: out.next_draw(),
                         source,
                     };
-                    // A step that landed where the density is not finite is rejected: the draw
-                    // is the last point whose gradient was finite.
+                    // A step that landed where the density is not finite, or that blew up, is
+                    // rejected: the draw repeats the previous one (or the start).
                     let lp = match density.log_density(&state.theta) {
-                        Ok(lp) => lp,
+                        Ok(lp) if !blew_up(lp, state.best_lp) => lp,
+                        Ok(_) => {
+                            state.revert();
+                            stepper.skipped = true;
+                            state.anchor_lp
+                        }
                         Err(e) if e.is_recoverable() => {
                             state.revert();
                             stepper.skipped = true;
-                            match density.log_density(&state.theta) {
-                                Ok(lp) => lp,
-                                Err(e) if e.is_recoverable() => f64::NAN,
-                                Err(source) => return Err(fatal(source)),
-                            }
+                            state.anchor_lp
                         }
                         Err(source) => return Err(fatal(source)),
                     };
+                    state.keep(lp);
                     out.draw(
                         &state.theta,
                         &DrawStats {
@@ -684,7 +713,7 @@ mod tests {
             -0.5 * x[0] * x[0]
         });
         let mut rng = chain_rng(1, 0);
-        let mut c = Chain::new(vec![1.0], &Dynamics::Sgld);
+        let mut c = Chain::new(vec![1.0], -0.5, &Dynamics::Sgld);
         c.step(&mut density, &Dynamics::Sgld, 0.2, false, None, 0, &mut rng)
             .expect("finite");
         assert!((c.theta[0] - 0.9).abs() < 1e-15);
@@ -703,7 +732,7 @@ mod tests {
             -0.5 * x[0] * x[0]
         });
         let mut rng = chain_rng(1, 0);
-        let mut c = Chain::new(vec![1.0], &dynamics);
+        let mut c = Chain::new(vec![1.0], -0.5, &dynamics);
         for _ in 0..2 {
             c.step(&mut density, &dynamics, 0.1, false, None, 0, &mut rng)
                 .expect("finite");
@@ -724,7 +753,7 @@ mod tests {
             -1.5 * x[0] * x[0]
         });
         let mut rng = chain_rng(1, 0);
-        let mut c = Chain::new(vec![1.0], &dynamics);
+        let mut c = Chain::new(vec![1.0], -0.5, &dynamics);
         c.step(&mut density, &dynamics, 0.1, false, None, 0, &mut rng)
             .expect("finite");
         assert!((c.theta[0] - 0.95).abs() < 1e-8, "{}", c.theta[0]);
@@ -757,6 +786,35 @@ mod tests {
         assert!(c.theta.iter().all(|x| *x < 1.5));
         assert!(c.stats.iter().all(|s| s.lp.is_finite()));
         assert!(c.stats.iter().any(|s| s.divergent));
+    }
+
+    #[test]
+    fn a_chain_that_blows_up_goes_back_to_its_previous_draw() {
+        // log p = −½ θ²: SGD with momentum is stable for η < 2 (2 − α) = 3.8 at α = 0.1, so
+        // η = 4 grows |θ| geometrically until it overflows. The points just before the
+        // overflow are finite but astronomically far out; the chain must go back to its
+        // previous draw, not to them, and flag the draws after such a step.
+        let target = FnDensity::new(1, |x: &[f64], g: &mut [f64]| {
+            g[0] = -x[0];
+            -0.5 * x[0] * x[0]
+        });
+        let s = Sgmcmc {
+            dynamics: Dynamics::Sghmc {
+                friction: 0.1,
+                noise_estimate: false,
+            },
+            chains: 1,
+            burn_in: 0,
+            draws: 50,
+            thin: 100,
+            step_size: 4.0,
+            init: Init::User(vec![0.5]),
+            ..Sgmcmc::default()
+        };
+        let trace = s.sample(&target).expect("runs");
+        let c = &trace.chains[0];
+        assert!(c.stats.iter().any(|s| s.divergent));
+        assert!(c.theta.iter().all(|x| x.abs() < 100.0), "{:?}", c.theta);
     }
 
     #[test]
