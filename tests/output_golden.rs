@@ -110,6 +110,10 @@ const CASES: &[Case] = &[
             "models/eight_schools.bnn",
             "--guide",
             "full-rank",
+            // The start these bytes were blessed with; the default start of a full-rank guide
+            // (--init auto, issue 14) is the next case.
+            "--init",
+            "random",
             "--particles",
             "2",
             "--steps",
@@ -124,6 +128,23 @@ const CASES: &[Case] = &[
             "12",
             "--seed",
             "2",
+        ],
+    },
+    Case {
+        name: "svi_full_rank_auto_regression_1d",
+        args: &[
+            "svi",
+            "models/regression_1d.bnn",
+            "--guide",
+            "full-rank",
+            "--steps",
+            "200",
+            "--save",
+            "predictive-only",
+            "--draws",
+            "5",
+            "--seed",
+            "3",
         ],
     },
 ];

@@ -310,7 +310,8 @@ fn cli_writes_the_sample_directory_and_summary_reads_it() {
         assert!(dir.join(f).exists(), "{f} missing");
     }
     let elbo = std::fs::read_to_string(dir.join("elbo.csv")).expect("elbo");
-    assert_eq!(elbo.lines().count(), 301);
+    // --init auto: the mean-field fit's 300 steps, then the low-rank guide's 300.
+    assert_eq!(elbo.lines().count(), 601);
     assert!(elbo.starts_with("step,elbo,smoothed\n"));
     let guide: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("guide.json")).expect("json"))

@@ -101,7 +101,7 @@ pub struct FitArgs {
     #[arg(long, default_value_t = 0.1, help_heading = "SVI")]
     pub init_scale: f64,
     /// svi: where the guide's loc starts.
-    #[arg(long, value_enum, default_value_t = InitKind::Random, help_heading = "SVI")]
+    #[arg(long, value_enum, default_value_t = InitKind::Auto, help_heading = "SVI")]
     pub init: InitKind,
     /// svi: weight β of the KL term (1: the ELBO; otherwise a tempered objective whose guide no
     /// longer approximates the posterior).
@@ -237,7 +237,7 @@ pub fn fit(args: &FitArgs) -> Result<Output, Failure> {
                 decay: args.decay.unwrap_or_default(),
                 clip: args.clip,
                 init: args.init.start().0,
-                laplace_start: args.init.start().1,
+                start: args.init.start().1,
                 estimator: Estimator {
                     kl_weight: args.kl_weight,
                     stl: args.stl,

@@ -1,0 +1,57 @@
+//! The richer guide never ends below mean field: on every bundled network model, full-rank and
+//! low-rank SVI at their default settings end at an ELBO at or above mean field's, each ELBO
+//! estimated on many draws from the fitted guide (issue 14).
+
+use bnnppl::api::Model;
+use bnnppl::engine::rng::chain_rng;
+use bnnppl::engine::svi::{elbo_estimate, GuideKind, Svi};
+
+/// Draws of each final ELBO estimate.
+const DRAWS: usize = 4000;
+
+/// The bundled models with a network, each with its bundled data.
+const NETWORK_MODELS: [&str; 9] = [
+    "bnn_toy",
+    "classifier",
+    "heteroscedastic",
+    "hierarchical_bnn",
+    "regression_1d",
+    "uci_dropout",
+    "uci_nuts",
+    "uci_nuts_neal",
+    "uci_svi",
+];
+
+#[test]
+fn full_and_low_rank_elbos_end_at_or_above_mean_field_on_every_bundled_network() {
+    let mut failures = Vec::new();
+    for name in NETWORK_MODELS {
+        let model = Model::from_file(format!("models/{name}.bnn")).expect("model");
+        let post = model
+            .bind_file(format!("models/{name}.json"))
+            .expect("data");
+        let elbo = |guide: GuideKind| {
+            let fit = Svi {
+                guide,
+                ..Svi::default()
+            }
+            .fit(&mut post.evaluator())
+            .expect("fits");
+            let mut rng = chain_rng(99, 0);
+            elbo_estimate(&fit.guide, &mut post.evaluator(), DRAWS, &mut rng)
+        };
+        let (mf, mf_se) = elbo(GuideKind::MeanField);
+        for kind in [GuideKind::FullRank, GuideKind::LowRank { rank: 5 }] {
+            let (e, se) = elbo(kind);
+            // Below mean field by more than 4.5 standard errors of the difference fails.
+            let z = (mf - e) / (mf_se * mf_se + se * se).sqrt();
+            println!("{name}: mean field {mf:.2} ± {mf_se:.2}, {kind} {e:.2} ± {se:.2}, z {z:.1}");
+            if z > 4.5 {
+                failures.push(format!(
+                    "{name}: {kind} {e:.2} below mean field {mf:.2} (z {z:.1})"
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
