@@ -71,7 +71,7 @@ if TYPE_CHECKING:
 #: to NumPy arrays, lists or numbers, or a pandas DataFrame in the CSV layout.
 Data = Union[str, "os.PathLike[str]", Mapping[str, Any], "pandas.DataFrame"]
 
-#: What :meth:`Posterior.sample` and :meth:`Posterior.svi` return.
+#: What :meth:`Posterior.sample`, :meth:`Posterior.svi` and :meth:`Posterior.fit` return.
 Draws = Union["arviz.InferenceData", dict[str, Any]]
 
 #: What :meth:`Posterior.predict` returns.
@@ -199,9 +199,14 @@ def _unstack(block: np.ndarray, dims: list[int]) -> np.ndarray:
 
 
 def _run_result(
-    native: _native.Posterior, raw: dict[str, Any], seed: int, as_idata: bool | None
+    native: _native.Posterior,
+    raw: dict[str, Any],
+    seed: int,
+    as_idata: bool | None,
+    members: bool = False,
 ) -> Draws:
-    """A run's chains as a dict of (chain, draw, ...) arrays or as InferenceData."""
+    """A run's chains as a dict of (chain, draw, ...) arrays or as InferenceData; with
+    ``members`` the fit summary has one entry per chain along ``member``."""
     chains = raw["chains"]
     n = min((c["draws"] for c in chains), default=0)
     columns = native.columns()
@@ -231,7 +236,8 @@ def _run_result(
     step_sizes = [c["step_size"] for c in chains if "step_size" in c]
     if raw["markov"] and len(step_sizes) == len(chains):
         attrs["step_size"] = step_sizes
-    fit = _fit_result(raw["fits"][0]) if raw["fits"] and raw["fits"][0] else None
+    fits = [f for f in raw["fits"] if f]
+    fit = _fit_result(fits, [c["chain"] for c in chains], members) if fits else None
 
     if as_idata is None:
         as_idata = _has_arviz()
@@ -242,55 +248,85 @@ def _run_result(
             "attrs": attrs,
         }
         if fit is not None:
-            out["fit"] = fit
+            out["fit"] = {name: v[1] if isinstance(v, tuple) else v for name, v in fit.items()}
         return out
 
     import arviz as az
 
-    idata: arviz.InferenceData = az.from_dict(
-        posterior=posterior,
-        sample_stats=sample_stats,
-        posterior_attrs=attrs,
-        sample_stats_attrs=attrs,
-    )
-    if fit is not None:
-        import xarray as xr
-
-        steps = np.arange(1, len(fit["elbo"]) + 1)
-        group = xr.Dataset(
-            {
-                "elbo": ("step", fit["elbo"]),
-                "elbo_smoothed": ("step", fit["elbo_smoothed"]),
-                "guide_loc": ("theta", fit["guide_loc"]),
-                "guide_scale": ("theta", fit["guide_scale"]),
-            },
-            coords={"step": steps},
-            attrs={k: v for k, v in fit.items() if np.isscalar(v)},
+    with warnings.catch_warnings():
+        # An ensemble has one draw per member (chain): not the mistake ArviZ warns about.
+        warnings.filterwarnings("ignore", "More chains", UserWarning)
+        idata: arviz.InferenceData = az.from_dict(
+            posterior=posterior,
+            sample_stats=sample_stats,
+            posterior_attrs=attrs,
+            sample_stats_attrs=attrs,
         )
+    if fit is not None:
         # "fit" is not one of InferenceData's schema groups; that is intended.
-        idata.add_groups({"fit": group}, warn_on_custom_groups=False)
+        idata.add_groups({"fit": _fit_dataset(fit)}, warn_on_custom_groups=False)
     return idata
 
 
-def _fit_result(fit: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "elbo": _f64(fit["elbo"]).copy(),
-        "elbo_smoothed": _f64(fit["elbo_smoothed"]).copy(),
-        "guide_loc": _f64(fit["loc"]).copy(),
-        "guide_scale": _f64(fit["scale"]).copy(),
-        "guide": fit["guide"],
-        "steps": fit["steps"],
-        "converged": bool(fit["converged"]),
-        "skipped_steps": fit["skipped_steps"],
-        "gradients": fit["gradients"],
-        "seconds": fit["seconds"],
-    }
+def _fit_array(entry: tuple[Any, Any, Any]) -> tuple[tuple[str, ...], np.ndarray]:
+    """A native fit array ``(dims, shape, data)`` as (dims, NumPy array)."""
+    dims, shape, data = entry
+    if isinstance(data, bytes):
+        return tuple(dims), _f64(data).reshape(shape).copy()
+    return tuple(dims), np.asarray(data, dtype=np.int64).reshape(shape)
+
+
+def _padded(arrays: list[np.ndarray]) -> np.ndarray:
+    """Arrays of one rank stacked along a new first axis, each padded to the largest shape
+    (NaN for floats, -1 for ints): members' traces end at different steps."""
+    shape = tuple(max(a.shape[k] for a in arrays) for k in range(arrays[0].ndim))
+    fill = -1 if arrays[0].dtype.kind == "i" else np.nan
+    out = np.full((len(arrays),) + shape, fill, dtype=arrays[0].dtype)
+    for m, a in enumerate(arrays):
+        out[(m,) + tuple(slice(0, n) for n in a.shape)] = a
+    return out
+
+
+def _fit_result(
+    fits: list[dict[str, Any]], chains: list[int], members: bool
+) -> dict[str, Any]:
+    """The fit summary: each array as ``(dims, array)``, each scalar as itself; with
+    ``members``, every entry stacked over the chains along a first dimension ``member``."""
+    if not members:
+        return {
+            name: _fit_array(v) if isinstance(v, tuple) else v for name, v in fits[0].items()
+        }
+    out: dict[str, Any] = {}
+    for name, first in fits[0].items():
+        if isinstance(first, tuple):
+            parts = [_fit_array(f[name]) for f in fits]
+            out[name] = (("member",) + parts[0][0], _padded([a for _, a in parts]))
+        else:
+            out[name] = (("member",), np.array([f[name] for f in fits]))
+    out["member"] = (("member",), np.array(chains, dtype=np.int64))
+    return out
+
+
+def _fit_dataset(fit: dict[str, Any]) -> xarray.Dataset:
+    """The fit summary as the InferenceData group ``fit``: arrays as variables (traces over
+    ``step``, counted from 1), scalars as attributes."""
+    import xarray as xr
+
+    variables = {name: v for name, v in fit.items() if isinstance(v, tuple)}
+    coords: dict[str, Any] = {}
+    for dims, a in variables.values():
+        if "step" in dims:
+            coords["step"] = np.arange(1, a.shape[dims.index("step")] + 1)
+    if "member" in variables:
+        coords["member"] = variables.pop("member")[1]
+    attrs = {name: v for name, v in fit.items() if not isinstance(v, tuple)}
+    return xr.Dataset(variables, coords=coords, attrs=attrs)
 
 
 class _Bar:
     """A tqdm bar fed by the run's progress callback, when one is wanted and can be shown."""
 
-    def __init__(self, progress: Progress, desc: str) -> None:
+    def __init__(self, progress: Progress, desc: str, unit: str = "draw") -> None:
         self.callback: Callable[[int, int, int], Any] | None = None
         self.bar: Any = None
         if callable(progress):
@@ -305,7 +341,7 @@ class _Bar:
             from tqdm.auto import tqdm
         except ImportError:
             return
-        self.bar = tqdm(total=0, desc=desc, unit="step" if desc == "svi" else "draw")
+        self.bar = tqdm(total=0, desc=desc, unit=unit)
         self.callback = self._update
 
     def _update(self, done: int, total: int, divergences: int) -> None:
@@ -443,12 +479,30 @@ class Posterior:
         init: Any = None,
         map_steps: int = 300,
         threads: int | None = None,
+        batch_size: int | None = None,
+        step_size: float = 1e-4,
+        schedule: str = "constant",
+        exploration: float = 0.5,
+        burn_in: int | None = None,
+        thin: int = 1,
+        friction: float = 0.1,
+        noise_estimate: bool = False,
         progress: Progress = None,
         return_inferencedata: bool | None = None,
     ) -> Draws:
-        """Draws from the posterior with NUTS (``engine="nuts"``) or static HMC
-        (``engine="hmc"``, ``steps`` leapfrog steps per trajectory), as ``bnnppl sample``
+        """Draws from the posterior with NUTS (``engine="nuts"``), static HMC
+        (``engine="hmc"``, ``steps`` leapfrog steps per trajectory) or stochastic-gradient
+        MCMC on minibatches (``"sgld"``, ``"psgld"``, ``"sghmc"``), as ``bnnppl sample``
         does with the same settings and seed.
+
+        The SG-MCMC engines take ``batch_size`` (rows per minibatch, default all),
+        ``step_size`` (SGLD's ε, SGHMC's learning rate η), ``schedule`` (``"constant"`` or
+        ``"cyclical:M"``), ``exploration`` (the fraction of each cycle that explores),
+        ``burn_in`` (steps before the schedule starts, default ``warmup``), ``thin`` (keep one
+        draw every ``thin`` steps), and for SGHMC ``friction`` and ``noise_estimate``; they
+        have no Metropolis step, so ``sample_stats`` holds only ``lp``. NUTS and HMC ignore
+        them, as the SG-MCMC engines ignore ``max_depth``, ``target_accept``,
+        ``mass_matrix`` and ``steps``.
 
         ``init``: ``None`` (uniform(−2, 2) on the unconstrained scale), ``0`` (θ = 0),
         ``"map"`` (``map_steps`` Adam steps towards the mode first) or a dict of constrained
@@ -459,12 +513,17 @@ class Posterior:
         ``"posterior"`` and ``"sample_stats"``.
         """
         init = _init_arg(init)
+        sg = {
+            "batch_size": batch_size, "step_size": step_size, "schedule": schedule,
+            "exploration": exploration, "burn_in": burn_in, "thin": thin, "friction": friction,
+            "noise_estimate": noise_estimate,
+        }  # fmt: skip
         bar = _Bar(progress, engine)
         return self._run(
             bar, seed, return_inferencedata,
             lambda: self._native.sample(
                 engine, chains, warmup, draws, max_depth, target_accept, mass_matrix, steps,
-                seed, init, map_steps, threads, bar.callback,
+                seed, init, map_steps, threads, sg, bar.callback,
             ),
         )  # fmt: skip
 
@@ -498,7 +557,7 @@ class Posterior:
         unconstrained scale) as the group (or key) ``"fit"``.
         """
         init = _init_arg(init)
-        bar = _Bar(progress, "svi")
+        bar = _Bar(progress, "svi", "step")
         return self._run(
             bar, seed, return_inferencedata,
             lambda: self._native.svi(
@@ -507,8 +566,91 @@ class Posterior:
             ),
         )  # fmt: skip
 
+    def fit(
+        self,
+        method: str = "map",
+        *,
+        optimizer: str = "adam",
+        steps: int = 5000,
+        lr: float = 0.01,
+        batch_size: int | None = None,
+        decay: str | None = None,
+        clip: float | None = None,
+        grad_tol: float = 1e-3,
+        members: int = 5,
+        threads: int | None = None,
+        swag_steps: int = 1000,
+        swag_lr: float = 0.002,
+        swag_schedule: str = "constant",
+        swag_collect_every: int | None = None,
+        swag_momentum: float = 0.9,
+        swag_rank: int = 20,
+        svgd_particles: int = 50,
+        hessian: str = "full",
+        draws: int = 1000,
+        seed: int = 1,
+        progress: Progress = None,
+        return_inferencedata: bool | None = None,
+    ) -> Draws:
+        """Runs an optimization-based method, as ``bnnppl fit --method METHOD`` does with the
+        same settings and seed (each keyword is the flag of that name, ``_`` for ``-``, with
+        its default; a keyword a method does not use is ignored, as the CLI ignores the flag).
+
+        ``method``:
+
+        - ``"map"``: the posterior mode (``optimizer`` ``"adam"`` on minibatches of
+          ``batch_size`` rows, or ``"lbfgs"``/``"lbfgs:M"`` on the full data), stopping at
+          ``steps`` or when the gradient norm falls below ``grad_tol``; one draw.
+        - ``"ensemble"``, ``"anchored-ensemble"``: ``members`` MAP fits from independent
+          starts (anchored: each on its own randomized objective), one chain and one draw each.
+        - ``"swag"``: the MAP fit, then ``swag_steps`` SGD steps (``swag_lr``,
+          ``swag_momentum``, ``swag_schedule`` ``"constant"`` or ``"cyclical:M"``, collecting
+          every ``swag_collect_every`` steps, default once per epoch) and ``draws`` draws from
+          the Gaussian of the iterates (diagonal plus rank ``swag_rank``); give
+          ``batch_size``.
+        - ``"multiswag"``: SWAG on each of ``members`` members, ``draws`` each.
+        - ``"mc-dropout"``: the weights fitted with a fresh mask of the model's dropout layers
+          each step, then ``draws`` draws, each the weights with one mask folded in.
+        - ``"svgd"``: ``svgd_particles`` particles moved by Adam along the Stein direction;
+          the particles are the draws.
+        - ``"laplace"``: the MAP fit, then ``draws`` draws from the Gaussian whose precision
+          is the curvature there (``hessian``: ``"full"``, ``"diag"`` or ``"last-layer"``,
+          each optionally ``":ggn"``), and the log marginal likelihood.
+
+        SVI is :meth:`svi`. ``decay``: ``None``, ``"cosine"`` or ``"exp:RATE"``; ``threads``:
+        worker threads for the members. Returns what :meth:`sample` returns (one chain per
+        member, only ``lp`` among the statistics), plus the fit summary as the group (or key)
+        ``"fit"``: the trace ``log_density`` (with ``log_density_smoothed``, over ``step``;
+        MC dropout's is ``dropout_objective``, the masked objective) and
+        the MAP fit's end (``map_log_density``, ``map_grad_norm``, ``map_steps``,
+        ``map_converged``, the mode ``map_theta`` on the unconstrained scale); SWAG's moments
+        (``swa_mean``, ``swa_variance``, ``swa_deviations``, ``swa_log_density``, …); SVGD's
+        ``bandwidth``; Laplace's ``log_marginal_likelihood``, ``log_det_precision``, the
+        covered ``coordinates`` of θ with their ``variance`` (and ``covariance`` for a dense
+        precision). For the ensembles and MultiSWAG every entry runs over ``member``.
+        """
+        settings = {
+            "optimizer": optimizer, "steps": steps, "lr": lr, "batch_size": batch_size,
+            "decay": decay, "clip": clip, "grad_tol": grad_tol, "members": members,
+            "swag_steps": swag_steps, "swag_lr": swag_lr, "swag_schedule": swag_schedule,
+            "swag_collect_every": swag_collect_every, "swag_momentum": swag_momentum,
+            "swag_rank": swag_rank, "svgd_particles": svgd_particles, "hessian": hessian,
+            "draws": draws, "seed": seed, "threads": threads,
+        }  # fmt: skip
+        bar = _Bar(progress, method, "step")
+        return self._run(
+            bar, seed, return_inferencedata,
+            lambda: self._native.fit(method, settings, bar.callback),
+            members=method in ("ensemble", "anchored-ensemble", "multiswag"),
+        )  # fmt: skip
+
     def _run(
-        self, bar: _Bar, seed: int, as_idata: bool | None, run: Callable[[], dict[str, Any]]
+        self,
+        bar: _Bar,
+        seed: int,
+        as_idata: bool | None,
+        run: Callable[[], dict[str, Any]],
+        members: bool = False,
     ) -> Draws:
         """Runs the native call, then keeps its draws; a Python exception raised while the
         chains ran (Ctrl-C) is raised again with the draws so far attached."""
@@ -520,9 +662,11 @@ class Posterior:
         raised = raw["raised"]
         bar.close(raised is None)
         if raised is None:
-            return _run_result(self._native, raw, seed, as_idata)
+            return _run_result(self._native, raw, seed, as_idata, members)
         kept = min((c["draws"] for c in raw["chains"]), default=0)
-        raised.draws = _run_result(self._native, raw, seed, as_idata) if kept > 0 else None
+        raised.draws = (
+            _run_result(self._native, raw, seed, as_idata, members) if kept > 0 else None
+        )
         if hasattr(raised, "add_note"):
             raised.add_note(
                 f"bnnppl: the run was interrupted; {kept} draws per chain are kept in this "
@@ -541,8 +685,9 @@ class Posterior:
         as_dataset: bool | None = None,
     ) -> Predictions:
         """The posterior predictive at every row of ``new_data`` (default: the data bound
-        here), from ``draws`` (what :meth:`sample` or :meth:`svi` returned, or a dict of
-        (chain, draw, ...) arrays with every parameter), as ``bnnppl predict`` computes it.
+        here), from ``draws`` (what :meth:`sample`, :meth:`svi` or :meth:`fit` returned, or a
+        dict of (chain, draw, ...) arrays with every parameter), as ``bnnppl predict``
+        computes it.
 
         Returns per row: ``mean``, ``sd``, ``quantiles`` (at ``quantile_levels``), the
         variance split ``aleatoric`` + ``epistemic`` = ``total`` (normal and student_t
@@ -603,7 +748,7 @@ def _posterior_group(draws: Any) -> Any:
     if isinstance(draws, Mapping):
         return draws
     raise TypeError(
-        "draws must be what sample() or svi() returned (InferenceData or dict), or a dict "
+        "draws must be what sample(), svi() or fit() returned (InferenceData or dict), or a dict "
         f"of (chain, draw, ...) arrays; got {type(draws).__name__}"
     )
 

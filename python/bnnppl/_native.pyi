@@ -2,7 +2,7 @@
 ``bnnppl`` rather than these. Numbers cross as native-endian float64 ``bytes``."""
 
 from collections.abc import Callable
-from typing import Any, final
+from typing import Any, TypedDict, final
 
 __all__ = [
     "BnnpplError",
@@ -35,6 +35,41 @@ class PredictError(BnnpplError):
     """A prediction could not be made from these draws and inputs."""
 
 _Progress = Callable[[int, int, int], Any] | None
+
+class _SgSettings(TypedDict):
+    """``sample``'s SG-MCMC settings, named as ``bnnppl sample``'s flags."""
+
+    batch_size: int | None
+    step_size: float
+    schedule: str
+    exploration: float
+    burn_in: int | None
+    thin: int
+    friction: float
+    noise_estimate: bool
+
+class _FitSettings(TypedDict):
+    """``fit``'s settings, named as ``bnnppl fit``'s flags."""
+
+    optimizer: str
+    steps: int
+    lr: float
+    batch_size: int | None
+    decay: str | None
+    clip: float | None
+    grad_tol: float
+    members: int
+    swag_steps: int
+    swag_lr: float
+    swag_schedule: str
+    swag_collect_every: int | None
+    swag_momentum: float
+    swag_rank: int
+    svgd_particles: int
+    hessian: str
+    draws: int
+    seed: int
+    threads: int | None
 
 @final
 class Model:
@@ -84,6 +119,7 @@ class Posterior:
         init: Any,
         map_steps: int,
         threads: int | None,
+        sg: _SgSettings,
         progress: _Progress,
     ) -> dict[str, Any]: ...
     def svi(
@@ -103,6 +139,7 @@ class Posterior:
         seed: int,
         progress: _Progress,
     ) -> dict[str, Any]: ...
+    def fit(self, method: str, settings: _FitSettings, progress: _Progress) -> dict[str, Any]: ...
 
 @final
 class Inputs:

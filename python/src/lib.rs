@@ -11,8 +11,12 @@ use bnnppl::api::{BindInputsError, DataBindError, Model, ModelError as LibModelE
 use bnnppl::data::DataFormat;
 use bnnppl::density::Density;
 use bnnppl::draws::{columns, Save};
+use bnnppl::engine::laplace::{parse_hessian, Structure};
+use bnnppl::engine::mc_dropout;
+use bnnppl::engine::swag::parse_schedule;
 use bnnppl::engine::{
-    Decay, Engine, EngineError as LibEngineError, GuideKind, Hmc, Init, MassMatrix, Nuts, Svi,
+    Decay, Dynamics, Engine, EngineError as LibEngineError, Ensemble, GuideKind, Hmc, Init,
+    Laplace, Map, MassMatrix, McDropout, MultiSwag, Nuts, Optimizer, Sgmcmc, Svgd, Svi, Swag,
 };
 use bnnppl::posterior::{Posterior, UnconstrainError};
 use bytes::f64_bytes;
@@ -236,6 +240,99 @@ fn parse_init(
     Ok(Init::User(theta))
 }
 
+/// The SG-MCMC settings of `sample` (`bnnppl sample`'s "Stochastic gradient" flags), as the
+/// Python half passes them: a dict by these names.
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+struct SgSettings {
+    batch_size: Option<usize>,
+    step_size: f64,
+    schedule: String,
+    exploration: f64,
+    burn_in: Option<usize>,
+    thin: usize,
+    friction: f64,
+    noise_estimate: bool,
+}
+
+/// The settings of `fit`, named as `bnnppl fit`'s flags (`swag_lr` is `--swag-lr`), as the
+/// Python half passes them: a dict by these names.
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+struct FitSettings {
+    optimizer: String,
+    steps: usize,
+    lr: f64,
+    batch_size: Option<usize>,
+    decay: Option<String>,
+    clip: Option<f64>,
+    grad_tol: f64,
+    members: usize,
+    swag_steps: usize,
+    swag_lr: f64,
+    swag_schedule: String,
+    swag_collect_every: Option<usize>,
+    swag_momentum: f64,
+    swag_rank: usize,
+    svgd_particles: usize,
+    hessian: String,
+    draws: usize,
+    seed: u64,
+    threads: Option<usize>,
+}
+
+/// A setting's text parsed as the CLI parses its flag; a failure raises `ValueError` naming it.
+fn setting<T>(name: &str, text: &str, parse: impl Fn(&str) -> Result<T, String>) -> PyResult<T> {
+    parse(text).map_err(|e| PyValueError::new_err(format!("{name}: {e}")))
+}
+
+/// `decay`: `None` (constant), `"cosine"` or `"exp:RATE"`.
+fn parse_decay(decay: Option<&str>) -> PyResult<Decay> {
+    decay
+        .map(|d| setting("decay", d, str::parse::<Decay>))
+        .transpose()
+        .map(Option::unwrap_or_default)
+}
+
+impl FitSettings {
+    /// The MAP settings every method starts from, as `bnnppl fit` builds them.
+    fn map(&self) -> PyResult<Map> {
+        Ok(Map {
+            optimizer: setting("optimizer", &self.optimizer, str::parse::<Optimizer>)?,
+            steps: self.steps,
+            lr: self.lr,
+            batch_size: self.batch_size,
+            decay: parse_decay(self.decay.as_deref())?,
+            clip: self.clip,
+            grad_tol: self.grad_tol,
+            seed: self.seed,
+            ..Map::default()
+        })
+    }
+
+    /// The SWAG settings of `swag` and of each `multiswag` member.
+    fn swag(&self) -> PyResult<Swag> {
+        Ok(Swag {
+            map: self.map()?,
+            steps: self.swag_steps,
+            lr: self.swag_lr,
+            momentum: self.swag_momentum,
+            schedule: setting("swag_schedule", &self.swag_schedule, parse_schedule)?,
+            collect_every: self.swag_collect_every.unwrap_or(0),
+            rank: self.swag_rank,
+            draws: self.draws,
+        })
+    }
+
+    /// The ensemble's members M, at least 1.
+    fn members(&self) -> PyResult<usize> {
+        match self.members {
+            0 => Err(PyValueError::new_err("members must be at least 1")),
+            m => Ok(m),
+        }
+    }
+}
+
 /// Runs `engine` watched (GIL released, Ctrl-C, progress) and packs its chains and fits.
 fn run_to_py<'py, E>(
     py: Python<'py>,
@@ -370,10 +467,11 @@ impl NativePosterior {
         NativeInputs::training(&self.model, &self.posterior)
     }
 
-    /// NUTS (`engine = "nuts"`) or static HMC (`"hmc"`, `steps` leapfrog steps per
-    /// trajectory) with these settings; see `bnnppl sample`.
+    /// NUTS (`engine = "nuts"`), static HMC (`"hmc"`, `steps` leapfrog steps per trajectory)
+    /// or SG-MCMC (`"sgld"`, `"psgld"`, `"sghmc"`, on minibatches) with these settings; see
+    /// `bnnppl sample`.
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (engine, chains, warmup, draws, max_depth, target_accept, mass_matrix, steps, seed, init, map_steps, threads, progress))]
+    #[pyo3(signature = (engine, chains, warmup, draws, max_depth, target_accept, mass_matrix, steps, seed, init, map_steps, threads, sg, progress))]
     fn sample<'py>(
         &self,
         py: Python<'py>,
@@ -389,6 +487,7 @@ impl NativePosterior {
         init: Option<&Bound<'py, PyAny>>,
         map_steps: usize,
         threads: Option<usize>,
+        sg: SgSettings,
         progress: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let init = parse_init(&self.posterior, init, map_steps)?;
@@ -430,8 +529,37 @@ impl NativePosterior {
                 };
                 run_to_py(py, &hmc, post, seed, threads, progress)
             }
+            "sgld" | "psgld" | "sghmc" => {
+                let dynamics = match engine {
+                    "psgld" => Dynamics::Psgld {
+                        decay: 0.99,
+                        lambda: 1e-5,
+                    },
+                    "sghmc" => Dynamics::Sghmc {
+                        friction: sg.friction,
+                        noise_estimate: sg.noise_estimate,
+                    },
+                    _ => Dynamics::Sgld,
+                };
+                let engine = Sgmcmc {
+                    dynamics,
+                    chains,
+                    burn_in: sg.burn_in.unwrap_or(warmup),
+                    draws,
+                    thin: sg.thin,
+                    step_size: sg.step_size,
+                    batch_size: sg.batch_size,
+                    schedule: parse_schedule(&sg.schedule)
+                        .map_err(|e| PyValueError::new_err(format!("schedule: {e}")))?,
+                    exploration: sg.exploration,
+                    seed,
+                    init,
+                };
+                run_to_py(py, &engine, post, seed, threads, progress)
+            }
             other => Err(PyValueError::new_err(format!(
-                "engine must be 'nuts' or 'hmc' (or use .svi()), got '{other}'"
+                "engine must be 'nuts', 'hmc', 'sgld', 'psgld' or 'sghmc' (or use .svi() or \
+                 .fit()), got '{other}'"
             ))),
         }
     }
@@ -460,11 +588,7 @@ impl NativePosterior {
         let guide: GuideKind = guide
             .parse()
             .map_err(|e| PyValueError::new_err(format!("guide: {e}")))?;
-        let decay: Decay = decay
-            .map(str::parse)
-            .transpose()
-            .map_err(|e| PyValueError::new_err(format!("decay: {e}")))?
-            .unwrap_or_default();
+        let decay = parse_decay(decay)?;
         let engine = Svi {
             guide,
             steps,
@@ -481,6 +605,100 @@ impl NativePosterior {
             ..Svi::default()
         };
         run_to_py(py, &engine, &self.posterior, seed, None, progress)
+    }
+
+    /// An optimization-based method (`method` as `bnnppl fit --method` spells it; SVI is
+    /// `svi`) with these settings; see `bnnppl fit`.
+    fn fit<'py>(
+        &self,
+        py: Python<'py>,
+        method: &str,
+        settings: FitSettings,
+        progress: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let s = &settings;
+        let post = &self.posterior;
+        match method {
+            "map" => run_to_py(py, &s.map()?, post, s.seed, s.threads, progress),
+            "ensemble" | "anchored-ensemble" => {
+                let ensemble = Ensemble {
+                    members: s.members()?,
+                    map: s.map()?,
+                    anchored: method == "anchored-ensemble",
+                };
+                run_to_py(py, &ensemble, post, s.seed, s.threads, progress)
+            }
+            "swag" => run_to_py(py, &s.swag()?, post, s.seed, s.threads, progress),
+            "multiswag" => {
+                let multiswag = MultiSwag {
+                    members: s.members()?,
+                    swag: s.swag()?,
+                };
+                run_to_py(py, &multiswag, post, s.seed, s.threads, progress)
+            }
+            "mc-dropout" => {
+                if post.dropout_sites().is_empty() {
+                    return Err(PyValueError::new_err(format!(
+                        "{} has no dropout layer, so method 'mc-dropout' has no units to drop; \
+                         write e.g. dropout(0.1) before a dense layer of a network",
+                        self.model.source.name
+                    )));
+                }
+                let mc = McDropout {
+                    map: s.map()?,
+                    draws: s.draws,
+                    members: 1,
+                };
+                let out = run_to_py(py, &mc, post, s.seed, s.threads, progress)?;
+                // Its fit is MAP's, but the objective it traces is the masked one.
+                let fits = out
+                    .get_item("fits")?
+                    .expect("internal: run_to_py sets fits");
+                for fit in fits.try_iter()? {
+                    let fit = fit?;
+                    for (from, to) in [("log_density", ""), ("log_density_smoothed", "_smoothed")] {
+                        let trace = fit.get_item(from)?;
+                        fit.del_item(from)?;
+                        fit.set_item(format!("{}{to}", mc_dropout::OBJECTIVE), trace)?;
+                    }
+                }
+                Ok(out)
+            }
+            "svgd" => {
+                let svgd = Svgd {
+                    particles: s.svgd_particles,
+                    steps: s.steps,
+                    lr: s.lr,
+                    decay: parse_decay(s.decay.as_deref())?,
+                    clip: s.clip,
+                    batch_size: s.batch_size,
+                    seed: s.seed,
+                    ..Svgd::default()
+                };
+                run_to_py(py, &svgd, post, s.seed, s.threads, progress)
+            }
+            "laplace" => {
+                let (structure, curvature) = setting("hessian", &s.hessian, parse_hessian)?;
+                if structure == Structure::LastLayer && post.evaluator().last_layer().is_empty() {
+                    return Err(PyValueError::new_err(format!(
+                        "{} has no dense layer, so hessian='last-layer' has no layer to cover; \
+                         use hessian='full' or 'diag'",
+                        self.model.source.name
+                    )));
+                }
+                let laplace = Laplace {
+                    map: s.map()?,
+                    structure,
+                    curvature,
+                    draws: s.draws,
+                };
+                run_to_py(py, &laplace, post, s.seed, s.threads, progress)
+            }
+            other => Err(PyValueError::new_err(format!(
+                "method must be 'map', 'ensemble', 'anchored-ensemble', 'swag', 'multiswag', \
+                 'mc-dropout', 'svgd' or 'laplace' (or use .svi()), got '{other}'"
+            ))),
+        }
     }
 }
 

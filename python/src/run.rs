@@ -4,10 +4,15 @@
 
 use crate::bytes::f64_bytes;
 use bnnppl::draws::{MemoryFactory, MemorySink, Save};
-use bnnppl::engine::{Engine, EngineError, Phase, ProgressEvent, RunControl, RunReport, SviResult};
+use bnnppl::engine::descent::Point;
+use bnnppl::engine::laplace::Factor;
+use bnnppl::engine::{
+    Engine, EngineError, LaplaceResult, MapResult, Phase, ProgressEvent, RunControl, RunReport,
+    SvgdResult, SviResult, SwagResult,
+};
 use bnnppl::posterior::Posterior;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyDict, PyList, PyTuple};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -158,7 +163,10 @@ pub fn chains_to_py<'py, X>(
     Ok(list)
 }
 
-/// What an engine's chain leaves besides its draws, as a Python value.
+/// What an engine's chain leaves besides its draws, as a Python value: a dict of scalars (Python
+/// numbers, bools and strings) and arrays, each `(dims, shape, data)` with its dimension names,
+/// its shape and its values (row-major float64 bytes, or a list of ints). Traces run over the
+/// dimension `step` in the order of the CLI's trace file.
 pub trait FitToPy {
     /// `None` for samplers; a dict for a fitting engine.
     fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>>;
@@ -170,23 +178,187 @@ impl FitToPy for () {
     }
 }
 
+/// A fit summary being filled in, in the form [`FitToPy`] describes.
+struct FitDict<'py> {
+    py: Python<'py>,
+    dict: Bound<'py, PyDict>,
+}
+
+impl<'py> FitDict<'py> {
+    fn new(py: Python<'py>) -> FitDict<'py> {
+        FitDict {
+            py,
+            dict: PyDict::new(py),
+        }
+    }
+
+    /// A Python number, bool or string.
+    fn scalar<T: IntoPyObject<'py>>(&self, name: &str, value: T) -> PyResult<()> {
+        self.dict.set_item(name, value)
+    }
+
+    /// A float64 array of `shape` over `dims`, its values row-major.
+    fn array(&self, name: &str, dims: &[&str], shape: &[usize], values: &[f64]) -> PyResult<()> {
+        let data = f64_bytes(self.py, values).into_any();
+        self.put(name, dims, shape, data)
+    }
+
+    /// An int vector over `dim`.
+    fn ints(&self, name: &str, dim: &str, values: &[usize]) -> PyResult<()> {
+        let data = values.into_pyobject(self.py)?.into_any();
+        self.put(name, &[dim], &[values.len()], data)
+    }
+
+    fn put(
+        &self,
+        name: &str,
+        dims: &[&str],
+        shape: &[usize],
+        data: Bound<'py, PyAny>,
+    ) -> PyResult<()> {
+        let entry = PyTuple::new(
+            self.py,
+            [
+                dims.into_pyobject(self.py)?.into_any(),
+                shape.into_pyobject(self.py)?.into_any(),
+                data,
+            ],
+        )?;
+        self.dict.set_item(name, entry)
+    }
+
+    /// An objective's trace as `name` and `name_smoothed` over `step`.
+    fn trace<'a>(&self, name: &str, points: impl Iterator<Item = &'a Point>) -> PyResult<()> {
+        let (values, smoothed): (Vec<f64>, Vec<f64>) =
+            points.map(|p| (p.value, p.smoothed)).unzip();
+        self.array(name, &["step"], &[values.len()], &values)?;
+        self.array(
+            &format!("{name}_smoothed"),
+            &["step"],
+            &[smoothed.len()],
+            &smoothed,
+        )
+    }
+
+    /// How a MAP fit ended, named as `swag.json` and `laplace.json` name it (`map_log_density`,
+    /// …), and the mode θ (`map_theta`).
+    fn map_end(&self, map: &MapResult) -> PyResult<()> {
+        self.scalar("map_log_density", map.log_density)?;
+        self.scalar("map_grad_norm", map.grad_norm)?;
+        self.scalar("map_steps", map.steps)?;
+        self.scalar("map_converged", map.converged)?;
+        let d = map.theta.len();
+        self.array("map_theta", &["theta"], &[d], &map.theta)
+    }
+
+    fn done(self) -> PyResult<Option<Bound<'py, PyDict>>> {
+        Ok(Some(self.dict))
+    }
+}
+
 impl FitToPy for SviResult {
-    /// The ELBO trace (step, estimate, smoothed), how the fit ended, and the guide on the
-    /// unconstrained scale θ (its kind, loc and marginal scales).
+    /// The ELBO trace, how the fit ended, and the guide on the unconstrained scale θ (its
+    /// kind, loc and marginal scales).
     fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
-        let fit = PyDict::new(py);
-        let elbo: Vec<f64> = self.trace.iter().map(|p| p.elbo).collect();
-        let smoothed: Vec<f64> = self.trace.iter().map(|p| p.smoothed).collect();
-        fit.set_item("elbo", f64_bytes(py, &elbo))?;
-        fit.set_item("elbo_smoothed", f64_bytes(py, &smoothed))?;
-        fit.set_item("steps", self.trace.len())?;
-        fit.set_item("converged", self.converged)?;
-        fit.set_item("skipped_steps", self.skipped_steps)?;
-        fit.set_item("gradients", self.gradients)?;
-        fit.set_item("seconds", self.elapsed.as_secs_f64())?;
-        fit.set_item("guide", self.guide.kind.to_string())?;
-        fit.set_item("loc", f64_bytes(py, self.guide.loc()))?;
-        fit.set_item("scale", f64_bytes(py, &self.guide.scale()))?;
-        Ok(Some(fit))
+        let fit = FitDict::new(py);
+        let (elbo, smoothed): (Vec<f64>, Vec<f64>) =
+            self.trace.iter().map(|p| (p.elbo, p.smoothed)).unzip();
+        fit.array("elbo", &["step"], &[elbo.len()], &elbo)?;
+        fit.array("elbo_smoothed", &["step"], &[smoothed.len()], &smoothed)?;
+        let loc = self.guide.loc();
+        fit.array("guide_loc", &["theta"], &[loc.len()], loc)?;
+        let scale = self.guide.scale();
+        fit.array("guide_scale", &["theta"], &[scale.len()], &scale)?;
+        fit.scalar("guide", self.guide.kind.to_string())?;
+        fit.scalar("steps", self.trace.len())?;
+        fit.scalar("converged", self.converged)?;
+        fit.scalar("skipped_steps", self.skipped_steps)?;
+        fit.scalar("gradients", self.gradients)?;
+        fit.scalar("seconds", self.elapsed.as_secs_f64())?;
+        fit.done()
+    }
+}
+
+impl FitToPy for MapResult {
+    /// A MAP fit (or an ensemble member's, or MC dropout's): the log-density trace, the mode θ
+    /// and how the fit ended, as `fit.json` has it.
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let fit = FitDict::new(py);
+        fit.trace("log_density", self.trace.iter())?;
+        fit.map_end(self)?;
+        fit.scalar("gradients", self.gradients)?;
+        fit.scalar("skipped_steps", self.skipped_steps)?;
+        fit.done()
+    }
+}
+
+impl FitToPy for SwagResult {
+    /// A SWAG fit: the log-density trace of the MAP fit then SGD, the SWAG Gaussian's moments
+    /// on θ (mean, diagonal variance, the K deviations of its low-rank part), and how the
+    /// MAP and SGD phases ended, as `swag.json` has it.
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let fit = FitDict::new(py);
+        fit.trace("log_density", self.map.trace.iter().chain(&self.trace))?;
+        let g = &self.gaussian;
+        let d = g.mean.len();
+        fit.array("swa_mean", &["theta"], &[d], &g.mean)?;
+        fit.array("swa_variance", &["theta"], &[d], &g.variance)?;
+        let deviations: Vec<f64> = g.deviations.iter().flatten().copied().collect();
+        let shape = [g.deviations.len(), d];
+        fit.array("swa_deviations", &["rank", "theta"], &shape, &deviations)?;
+        fit.scalar("snapshots", self.snapshots)?;
+        fit.scalar("rank", g.deviations.len())?;
+        fit.scalar("swa_log_density", self.swa_log_density)?;
+        fit.scalar("sgd_steps", self.steps)?;
+        fit.scalar("skipped_steps", self.skipped_steps)?;
+        fit.scalar("gradients", self.gradients)?;
+        fit.map_end(&self.map)?;
+        fit.done()
+    }
+}
+
+impl FitToPy for SvgdResult {
+    /// An SVGD fit: the trace of the particles' mean log-density and how the fit ended (the
+    /// particles are the draws).
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let fit = FitDict::new(py);
+        fit.trace("log_density", self.trace.iter())?;
+        fit.scalar("steps", self.steps)?;
+        fit.scalar("skipped_steps", self.skipped_steps)?;
+        fit.scalar("gradients", self.gradients)?;
+        fit.scalar("bandwidth", self.bandwidth)?;
+        fit.done()
+    }
+}
+
+impl FitToPy for LaplaceResult {
+    /// A Laplace fit: the MAP fit's trace and end, the log marginal likelihood, and the
+    /// Gaussian over the covered coordinates of θ (their indices, marginal variances and, for
+    /// a dense precision, the covariance), as `laplace.json` has it.
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let fit = FitDict::new(py);
+        fit.trace("log_density", self.map.trace.iter())?;
+        fit.scalar("log_marginal_likelihood", self.log_evidence)?;
+        fit.scalar("log_det_precision", self.log_det_precision)?;
+        fit.scalar("hessian_vector_products", self.hessian_vector_products)?;
+        fit.scalar("gradients", self.map.gradients)?;
+        fit.map_end(&self.map)?;
+        fit.ints("coordinates", "coordinate", &self.coordinates)?;
+        let k = self.coordinates.len();
+        match &self.factor {
+            Factor::Diagonal(p) => {
+                let variance: Vec<f64> = p.iter().map(|x| 1.0 / x).collect();
+                fit.array("variance", &["coordinate"], &[k], &variance)?;
+            }
+            Factor::Dense(_) => {
+                let cov = self.covariance();
+                let variance: Vec<f64> = cov.diagonal().iter().copied().collect();
+                fit.array("variance", &["coordinate"], &[k], &variance)?;
+                let dims = ["coordinate", "coordinate2"];
+                // Row-major: the transpose's column-major storage.
+                fit.array("covariance", &dims, &[k, k], cov.transpose().as_slice())?;
+            }
+        }
+        fit.done()
     }
 }
