@@ -538,7 +538,7 @@ class Posterior:
         tol: float = 0.0,
         decay: str | None = None,
         clip: float | None = None,
-        init: Any = "random",
+        init: Any = "auto",
         map_steps: int = 300,
         init_scale: float = 0.1,
         draws: int = 1000,
@@ -551,8 +551,10 @@ class Posterior:
         settings and seed.
 
         ``guide``: ``"mean-field"``, ``"low-rank:K"`` or ``"full-rank"``; ``decay``: ``None``,
-        ``"cosine"`` or ``"exp:RATE"``; ``init``: ``"random"``, ``"map"``, ``0`` or a dict of
-        values. Returns what :meth:`sample` returns, with one chain and only ``lp`` among the
+        ``"cosine"`` or ``"exp:RATE"``; ``init``: ``"auto"`` (mean field: random; full and
+        low rank: a mean-field fit, then the better of it and the Laplace start, refined at a
+        smaller rate, as ``bnnppl svi``'s default), ``"laplace"``, ``"random"``, ``"map"``,
+        ``0`` or a dict of values. Returns what :meth:`sample` returns, with one chain and only ``lp`` among the
         statistics, plus the fit (ELBO trace over ``step``, the guide's loc and scales on the
         unconstrained scale) as the group (or key) ``"fit"``.
         """

@@ -13,6 +13,7 @@ use bnnppl::density::Density;
 use bnnppl::draws::{columns, Save};
 use bnnppl::engine::laplace::{parse_hessian, Structure};
 use bnnppl::engine::mc_dropout;
+use bnnppl::engine::svi::Start;
 use bnnppl::engine::swag::parse_schedule;
 use bnnppl::engine::{
     Decay, Dynamics, Engine, EngineError as LibEngineError, Ensemble, GuideKind, Hmc, Init,
@@ -589,6 +590,14 @@ impl NativePosterior {
             .parse()
             .map_err(|e| PyValueError::new_err(format!("guide: {e}")))?;
         let decay = parse_decay(decay)?;
+        // "auto" and "laplace" say how the guide starts (as `bnnppl svi --init`); every other
+        // init is a point the guide's loc starts at.
+        let named = init.and_then(|i| i.extract::<String>().ok());
+        let (init, start) = match named.as_deref() {
+            Some("auto") => (Init::default(), Start::Auto),
+            Some("laplace") => (Init::default(), Start::Laplace),
+            _ => (parse_init(&self.posterior, init, map_steps)?, Start::Point),
+        };
         let engine = Svi {
             guide,
             steps,
@@ -599,7 +608,8 @@ impl NativePosterior {
             seed,
             decay,
             clip,
-            init: parse_init(&self.posterior, init, map_steps)?,
+            init,
+            start,
             init_scale,
             draws,
             ..Svi::default()

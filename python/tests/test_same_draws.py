@@ -107,3 +107,16 @@ def test_a_map_start_for_svi_is_the_clis(cli, tmp_path):
     cli("svi", MODELS / "eight_schools.bnn", "--steps", 200, "--draws", 30, "--seed", 8,
         "--init", "map", "--output", tmp_path, "--quiet")  # fmt: skip
     assert_same_draws(idata, [tmp_path / "chain_1.csv"], stats=False)
+
+
+@pytest.mark.parametrize("init", ["auto", "random", "laplace"])
+def test_a_full_rank_guide_starts_where_the_clis_does(cli, tmp_path, init):
+    # "auto" is the default of both: a mean-field fit, then the better of it and the Laplace
+    # start; "random" and "laplace" start the full-rank guide there directly.
+    post = bnnppl.Model.from_file(MODELS / "eight_schools.bnn").bind(MODELS / "eight_schools.json")
+    kwargs = {} if init == "auto" else {"init": init}
+    idata = post.svi(guide="full-rank", steps=150, draws=20, seed=4, **kwargs)
+    flags = [] if init == "auto" else ["--init", init]
+    cli("svi", MODELS / "eight_schools.bnn", "--guide", "full-rank", "--steps", 150,
+        "--draws", 20, "--seed", 4, *flags, "--output", tmp_path, "--quiet")  # fmt: skip
+    assert_same_draws(idata, [tmp_path / "chain_1.csv"], stats=False)
