@@ -197,6 +197,37 @@ fn nuts_from_pathfinder_starts_still_recovers_an_exact_posterior() {
     check(&draws, "mu", &normal(mean, prec.sqrt().recip()));
 }
 
+#[test]
+fn nuts_from_pathfinder_starts_recovers_a_correlated_linear_regression() {
+    // Bayesian linear regression with known noise over three correlated features (the exact
+    // Gaussian of tests/common/linear.rs), chains started at Pathfinder draws: every
+    // coefficient's mean, sd and quantiles against N(μ, Λ⁻¹) by |z| < 4.5.
+    let (post, mean, precision) = linear_posterior();
+    let cov = precision.try_inverse().expect("invertible");
+    let (init, _) = Pathfinder {
+        seed: 2,
+        ..Pathfinder::default()
+    }
+    .starts(&post, 4)
+    .expect("starts");
+    let nuts = Nuts {
+        chains: 4,
+        warmup: 1000,
+        draws: 1000,
+        seed: 2,
+        init,
+        ..Nuts::default()
+    };
+    let draws = post.sample(&nuts).unwrap_or_else(|e| panic!("{e}"));
+    for i in 0..3 {
+        check(
+            &draws,
+            &format!("beta.{}", i + 1),
+            &normal(mean[i], cov[(i, i)].sqrt()),
+        );
+    }
+}
+
 /// The draw lines of a run's chain file (the configuration comments hold no clock for fits,
 /// but are skipped anyway).
 fn draw_lines(dir: &std::path::Path) -> String {

@@ -134,7 +134,7 @@ pub const CHECKPOINT_EVERY: usize = 100;
 
 /// `--init`: `0` (θ = 0), or a JSON file of constrained values by parameter name, which the
 /// parameter layout maps to θ.
-pub(super) fn init_from(arg: &Option<String>, post: &Posterior) -> Result<Init, Failure> {
+fn init_from(arg: &Option<String>, post: &Posterior) -> Result<Init, Failure> {
     let Some(arg) = arg else {
         return Ok(Init::default());
     };
@@ -174,16 +174,25 @@ pub(super) fn init_from(arg: &Option<String>, post: &Posterior) -> Result<Init, 
     Ok(Init::User(theta))
 }
 
-/// `--init pathfinder`: a multi-path Pathfinder run (Stan's defaults, the run's seed) and one
-/// distinct draw per chain, the same for a chain run alone (`--chain-id`) as in the full run;
-/// its cost goes to stderr.
-fn pathfinder_init(args: &SampleArgs, post: &Posterior) -> Result<Init, Failure> {
+/// A sampler's `--init`: [`init_from`], or for `pathfinder` a multi-path Pathfinder run
+/// (Stan's defaults, the run's `seed`) and one distinct draw for each of `chains` chains, the
+/// same for a chain run alone (`--chain-id`, or redone by `--resume`) as in the full run; its
+/// cost goes to stderr.
+pub(super) fn sampler_init(
+    arg: &Option<String>,
+    post: &Posterior,
+    seed: u64,
+    chains: usize,
+) -> Result<Init, Failure> {
+    if arg.as_deref() != Some("pathfinder") {
+        return init_from(arg, post);
+    }
     let pathfinder = Pathfinder {
-        seed: args.seed,
+        seed,
         ..Pathfinder::default()
     };
     let (init, result) = pathfinder
-        .starts(post, args.chains)
+        .starts(post, chains)
         .map_err(super::run::engine_failure)?;
     for p in result.dropped() {
         eprintln!(
@@ -226,10 +235,7 @@ pub fn sample(args: &SampleArgs) -> Result<Output, Failure> {
     if args.chains == 0 {
         return Err(Failure::usage("error: --chains must be at least 1"));
     }
-    let init = match args.init.as_deref() {
-        Some("pathfinder") => pathfinder_init(args, &post)?,
-        _ => init_from(&args.init, &post)?,
-    };
+    let init = sampler_init(&args.init, &post, args.seed, args.chains)?;
     let chain_ids: Vec<usize> = match args.chain_id {
         Some(0) => return Err(Failure::usage("error: --chain-id counts from 1")),
         Some(k) => vec![k - 1],

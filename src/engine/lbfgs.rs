@@ -272,6 +272,31 @@ mod tests {
     }
 
     #[test]
+    fn the_path_hook_sees_each_iterate_with_its_gradient() {
+        // log p = −½ (θ − m)ᵀ A (θ − m) with A = diag(1, 4): every iterate handed over must
+        // carry ∇ log p = −A (θ − m) at its own θ, and its log p.
+        let m = [1.0, -2.0];
+        let mut density = FnDensity::new(2, move |t: &[f64], g: &mut [f64]| {
+            g[0] = -(t[0] - m[0]);
+            g[1] = -4.0 * (t[1] - m[1]);
+            -0.5 * ((t[0] - m[0]).powi(2) + 4.0 * (t[1] - m[1]).powi(2))
+        });
+        let mut theta = [3.0, 3.0];
+        let mut seen = 0;
+        let out = lbfgs_path(&mut density, &mut theta, 100, 5, 1e-10, &mut |it| {
+            seen += 1;
+            assert_eq!(it.iteration, seen);
+            let (a, b) = (it.theta[0] - m[0], it.theta[1] - m[1]);
+            assert_eq!(it.grad, [-a, -4.0 * b]);
+            assert_eq!(it.log_density, -0.5 * (a * a + 4.0 * b * b));
+            assert!((it.grad_norm - (a * a + 16.0 * b * b).sqrt()).abs() < 1e-12);
+            true
+        })
+        .expect("runs");
+        assert!(out.converged && seen == out.iterations && seen > 1);
+    }
+
+    #[test]
     fn the_hook_stops_it_and_nan_points_are_stepped_back_from() {
         // log p = −(x − 1.5)², NaN on (0.9, 1.1). From 0 the first direction is +1 (−∇f = 3,
         // scaled by 1/3): the full step lands at 1, inside the hole, so the search halves to
