@@ -403,10 +403,15 @@ impl Pathfinder {
     }
 }
 
-/// The note of a Pathfinder output's header.
+/// The note of a multi-path Pathfinder output's header.
 const NOTE: &str = "draws from Pathfinder's local Gaussians, resampled by Pareto-smoothed \
                     importance weights; lp__ is log p(theta) at the draw; the other sampler \
                     columns are 0";
+
+/// The note of a single-path Pathfinder output's header.
+const NOTE_ONE_PATH: &str = "draws from the local Gaussian with the best ELBO on one Pathfinder \
+                             path; lp__ is log p(theta) at the draw; the other sampler columns \
+                             are 0";
 
 impl Engine for Pathfinder {
     type Fit = PathfinderResult;
@@ -451,7 +456,10 @@ impl Engine for Pathfinder {
         Header {
             run: vec![
                 ("method".into(), "pathfinder".into()),
-                ("note".into(), NOTE.into()),
+                (
+                    "note".into(),
+                    if self.paths == 1 { NOTE_ONE_PATH } else { NOTE }.into(),
+                ),
                 ("seed".into(), self.seed.to_string()),
                 ("num_samples".into(), self.draws.to_string()),
             ],
