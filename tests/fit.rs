@@ -187,7 +187,7 @@ fn bad_requests_are_refused_before_anything_is_written() {
         ),
         (
             vec!["--method", "swagger"],
-            "[possible values: map, ensemble, anchored-ensemble, svi, swag, multiswag, mc-dropout, svgd, laplace]",
+            "[possible values: map, ensemble, anchored-ensemble, svi, swag, multiswag, mc-dropout, svgd, laplace, pathfinder]",
         ),
         (
             vec![

@@ -1,7 +1,7 @@
 //! `bnnppl fit --method NAME`: the optimization-based methods — MAP, deep and anchored
-//! ensembles, MC dropout, SVI, SWAG, MultiSWAG, SVGD and Laplace — through the shared runner,
-//! writing the directory `sample` writes plus each method's trace and a `fit.json`
-//! (`swag.json`, `laplace.json`) of how each fit ended.
+//! ensembles, MC dropout, SVI, SWAG, MultiSWAG, SVGD, Laplace and Pathfinder — through the
+//! shared runner, writing the directory `sample` writes plus each method's trace and a
+//! `fit.json` (`swag.json`, `laplace.json`, `pathfinder.json`) of how each fit ended.
 
 use super::check::{bind_posterior, load};
 use super::run::{output_path, run, write_file, OutputArgs, Ran, RunSpec, SaveKind};
@@ -13,7 +13,7 @@ use crate::engine::svi::{Decay, Estimator, GuideKind};
 use crate::engine::swag::parse_schedule;
 use crate::engine::{
     Engine, Ensemble, Laplace, LaplaceResult, Map, MapResult, McDropout, MultiSwag, Optimizer,
-    Svgd, SvgdResult, Svi, Swag, SwagResult,
+    Pathfinder, PathfinderResult, Svgd, SvgdResult, Svi, Swag, SwagResult,
 };
 use clap::ValueEnum;
 
@@ -44,6 +44,9 @@ pub enum Method {
     /// Laplace: the MAP fit, then --draws draws from the Gaussian whose precision is the
     /// curvature of −log p there (--hessian), and the log marginal likelihood it implies.
     Laplace,
+    /// Pathfinder: L-BFGS paths from --paths random starts, the local Gaussian with the best
+    /// ELBO on each, their draws pooled and resampled by Pareto-smoothed importance weights.
+    Pathfinder,
 }
 
 /// Options of `fit`.
@@ -94,9 +97,11 @@ pub struct FitArgs {
     /// svi: Monte Carlo draws of θ per step.
     #[arg(long, default_value_t = 1, help_heading = "SVI")]
     pub particles: usize,
-    /// svi: stop when the smoothed ELBO changes by less than this fraction over 100 steps.
-    #[arg(long, default_value_t = 0.0, help_heading = "SVI")]
-    pub tol: f64,
+    /// svi: stop when the smoothed ELBO changes by less than this fraction over 100 steps
+    /// (default 0: never); pathfinder: L-BFGS stops when log p changes by less than this
+    /// fraction in an iteration (default 1e-12).
+    #[arg(long, help_heading = "SVI")]
+    pub tol: Option<f64>,
     /// svi: initial scale of the guide (every diagonal scale).
     #[arg(long, default_value_t = 0.1, help_heading = "SVI")]
     pub init_scale: f64,
@@ -138,8 +143,21 @@ pub struct FitArgs {
     /// at the mode), each the Hessian or, with :ggn, the generalized Gauss-Newton matrix.
     #[arg(long, default_value = "full", value_parser = parse_hessian, help_heading = "Laplace")]
     pub hessian: (Structure, Curvature),
+    /// pathfinder: number of L-BFGS paths, each from its own random start.
+    #[arg(long, default_value_t = 4, help_heading = "Pathfinder")]
+    pub paths: usize,
+    /// pathfinder: (s, y) pairs kept by L-BFGS and by each local Gaussian's covariance.
+    #[arg(long, default_value_t = 5, help_heading = "Pathfinder")]
+    pub history: usize,
+    /// pathfinder: Monte Carlo draws estimating the ELBO at each iterate.
+    #[arg(long, default_value_t = 25, help_heading = "Pathfinder")]
+    pub elbo_draws: usize,
+    /// pathfinder: L-BFGS iterations per path at most.
+    #[arg(long, default_value_t = 1000, help_heading = "Pathfinder")]
+    pub max_iters: usize,
     /// svi, swag, multiswag, laplace: draws from the fitted approximation (per member for
-    /// multiswag); mc-dropout: draws of a dropout mask, each folded into the fitted weights.
+    /// multiswag); mc-dropout: draws of a dropout mask, each folded into the fitted weights;
+    /// pathfinder: draws per path, and after resampling.
     #[arg(long, default_value_t = 1000)]
     pub draws: usize,
     /// Seed of the fits and the draws; member k uses its own stream of it.
@@ -208,7 +226,8 @@ pub fn fit(args: &FitArgs) -> Result<Output, Failure> {
         | Method::Swag
         | Method::McDropout
         | Method::Svgd
-        | Method::Laplace => 1,
+        | Method::Laplace
+        | Method::Pathfinder => 1,
     };
     if members == 0 {
         return Err(Failure::usage("error: --members must be at least 1"));
@@ -232,7 +251,7 @@ pub fn fit(args: &FitArgs) -> Result<Output, Failure> {
                 lr: args.lr,
                 particles: args.particles,
                 batch_size: args.batch_size,
-                tol: args.tol,
+                tol: args.tol.unwrap_or(0.0),
                 seed: args.seed,
                 decay: args.decay.unwrap_or_default(),
                 clip: args.clip,
@@ -309,6 +328,19 @@ pub fn fit(args: &FitArgs) -> Result<Output, Failure> {
                 draws: args.draws,
             };
             run_fits(args, &laplace, chain_ids, report_laplace)
+        }
+        Method::Pathfinder => {
+            let pathfinder = Pathfinder {
+                paths: args.paths,
+                draws: args.draws,
+                history: args.history,
+                elbo_draws: args.elbo_draws,
+                max_iters: args.max_iters,
+                tol: args.tol.unwrap_or(Pathfinder::default().tol),
+                seed: args.seed,
+                ..Pathfinder::default()
+            };
+            run_fits(args, &pathfinder, chain_ids, report_pathfinder)
         }
     }
 }
@@ -394,7 +426,8 @@ fn report_modes(
         | Method::Swag
         | Method::Multiswag
         | Method::Svgd
-        | Method::Laplace => format!(
+        | Method::Laplace
+        | Method::Pathfinder => format!(
             "{ended} {} fit(s) in {:.1} s ({} gradient evaluations); {} of {} reached a \
              gradient norm below {}; draws in {files}\n",
             ran.fits.len(),
@@ -454,6 +487,7 @@ fn method_name(method: Method) -> &'static str {
         Method::McDropout => "mc-dropout",
         Method::Svgd => "svgd",
         Method::Laplace => "laplace",
+        Method::Pathfinder => "pathfinder",
     }
 }
 
@@ -576,11 +610,11 @@ fn report_svgd(
     Ok(text)
 }
 
-/// The files of the output directory before a Laplace run, so that a run that fails (a
-/// precision that is not positive definite) leaves nothing half-written; other methods keep
-/// what their failed runs wrote, as before.
+/// The files of the output directory before a Laplace or Pathfinder run, so that a run that
+/// fails (a precision that is not positive definite, every path dropped) leaves nothing
+/// half-written; other methods keep what their failed runs wrote, as before.
 struct Written {
-    /// The directory, for a Laplace run.
+    /// The directory, for a Laplace or Pathfinder run.
     dir: Option<std::path::PathBuf>,
     /// Whether it existed.
     existed: bool,
@@ -590,7 +624,8 @@ struct Written {
 
 impl Written {
     fn before(args: &FitArgs) -> Written {
-        let dir = (args.method == Method::Laplace).then(|| output_path(&args.model, &args.out).1);
+        let dir = matches!(args.method, Method::Laplace | Method::Pathfinder)
+            .then(|| output_path(&args.model, &args.out).1);
         let listing = |d: &std::path::Path| -> Vec<std::path::PathBuf> {
             std::fs::read_dir(d)
                 .map(|it| it.filter_map(|e| e.ok().map(|e| e.path())).collect())
@@ -668,6 +703,76 @@ fn report_laplace(
         "fits": fits,
     });
     write_json(ran, alone, dir, "laplace", &json)?;
+    write_summary(ran, alone, dir, &mut text)?;
+    Ok(text)
+}
+
+/// The text after a Pathfinder run (its Pareto k̂, and a warning per dropped path on stderr),
+/// `pathfinder.json` and the summary files.
+fn report_pathfinder(
+    args: &FitArgs,
+    ran: &Ran<PathfinderResult>,
+    alone: bool,
+    dir: &std::path::Path,
+) -> Result<String, Failure> {
+    let (ended, files) = ended(ran);
+    let mut text = String::new();
+    let mut fits = Vec::new();
+    for f in &ran.fits {
+        for p in f.dropped() {
+            eprintln!(
+                "warning: Pathfinder path {} dropped: {}",
+                p.path + 1,
+                p.failure.as_deref().unwrap_or_default()
+            );
+        }
+        let kept = f.paths.len() - f.dropped().count();
+        let k_hat = match f.pareto_k {
+            Some(k) => format!("; Pareto k-hat {k:.2}"),
+            None => String::new(),
+        };
+        text.push_str(&format!(
+            "{ended} Pathfinder with {kept} of {} path(s) in {:.1} s ({} gradient evaluations, \
+             {} log-density evaluations){k_hat}; draws in {files}\n",
+            f.paths.len(),
+            ran.seconds,
+            f.gradients(),
+            f.log_densities(),
+        ));
+        if f.pareto_k.is_some_and(|k| k > 0.7) {
+            eprintln!(
+                "warning: Pareto k-hat above 0.7: the importance weights are unreliable and the \
+                 draws may not represent the posterior"
+            );
+        }
+        let paths: Vec<serde_json::Value> = f
+            .paths
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "path": p.path + 1,
+                    "iterations": p.iterations,
+                    "best_iteration": p.best_iteration,
+                    "elbo": p.elbo.is_finite().then_some(p.elbo),
+                    "gradients": p.gradients,
+                    "log_densities": p.log_densities,
+                    "dropped": p.failure,
+                })
+            })
+            .collect();
+        fits.push(serde_json::json!({
+            "pareto_k": f.pareto_k,
+            "gradients": f.gradients(),
+            "log_densities": f.log_densities(),
+            "paths": paths,
+        }));
+    }
+    let json = serde_json::json!({
+        "method": "pathfinder",
+        "num_paths": args.paths,
+        "fits": fits,
+    });
+    write_json(ran, alone, dir, "pathfinder", &json)?;
     write_summary(ran, alone, dir, &mut text)?;
     Ok(text)
 }

@@ -4,7 +4,7 @@
 
 use super::check::{bind_posterior, load};
 use super::run::{run_with, write_file, OutputArgs, RunSpec};
-use super::sample::{init_from, model_fingerprint, SampleArgs};
+use super::sample::{model_fingerprint, sampler_init, SampleArgs};
 use super::{Failure, Output, EXIT_INTERRUPTED, EXIT_IO};
 use crate::draws::{
     columns, read_state, run_config, state_files, state_path, Checkpoints, ReadDraws, Save,
@@ -222,9 +222,10 @@ pub fn resume(args: &SampleArgs, dir: &Path) -> Result<Output, Failure> {
             run_hash
         )));
     }
+    let settings = nuts_from(&config, dir)?;
     let nuts = Nuts {
-        init: init_from(&args.init, &post)?,
-        ..nuts_from(&config, dir)?
+        init: sampler_init(&args.init, &post, settings.seed, settings.chains)?,
+        ..settings
     };
     let stem = args
         .model

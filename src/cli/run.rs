@@ -139,7 +139,9 @@ pub fn engine_failure(e: EngineError) -> Failure {
                 EXIT_INTERNAL
             }
         }
-        EngineError::Init { .. } | EngineError::Approximation { .. } => EXIT_MODEL,
+        EngineError::Init { .. }
+        | EngineError::Approximation { .. }
+        | EngineError::NoPath { .. } => EXIT_MODEL,
         EngineError::Settings(_) => EXIT_USAGE,
         EngineError::Sink { .. } => EXIT_IO,
         EngineError::Internal { .. } => EXIT_INTERNAL,
@@ -147,6 +149,7 @@ pub fn engine_failure(e: EngineError) -> Failure {
     let hint = match (&e, code) {
         (EngineError::Init { .. }, EXIT_MODEL) => "\n  = help: check the priors and the data for values that make the log-density infinite, or give --init",
         (EngineError::Approximation { .. }, _) => "\n  = help: use the Gauss-Newton matrix (--hessian full:ggn, diag:ggn or last-layer:ggn), positive semi-definite for likelihoods convex in their location, or a stronger prior on these parameters",
+        (EngineError::NoPath { .. }, _) => "\n  = help: check the priors and the data for values that make the log-density infinite where the paths run",
         _ => "",
     };
     Failure {

@@ -7,7 +7,7 @@ use super::run::{run, run_with, write_file, OutputArgs, RunSpec, SaveKind};
 use super::{Failure, ModelArgs, Output, EXIT_INTERRUPTED};
 use crate::draws::Checkpoints;
 use crate::engine::swag::parse_schedule;
-use crate::engine::{Decay, Dynamics, Hmc, Init, MassMatrix, Nuts, Sgmcmc};
+use crate::engine::{Decay, Dynamics, Hmc, Init, MassMatrix, Nuts, Pathfinder, Sgmcmc};
 use crate::posterior::{Posterior, UnconstrainError};
 use clap::ValueEnum;
 
@@ -75,8 +75,10 @@ pub struct SampleArgs {
     /// Worker threads (default: one per chain, at most the number of cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Initial values: `0` (θ = 0 on the unconstrained scale) or a JSON file of constrained
-    /// values by parameter name. Default: uniform(−2, 2) on the unconstrained scale.
+    /// Initial values: `0` (θ = 0 on the unconstrained scale), `pathfinder` (each chain its own
+    /// draw of a multi-path Pathfinder run with Stan's defaults and this seed), or a JSON file
+    /// of constrained values by parameter name. Default: uniform(−2, 2) on the unconstrained
+    /// scale.
     #[arg(long)]
     pub init: Option<String>,
     /// sgld, psgld, sghmc: rows per minibatch, the likelihood scaled by N/B (default: all rows).
@@ -132,7 +134,7 @@ pub const CHECKPOINT_EVERY: usize = 100;
 
 /// `--init`: `0` (θ = 0), or a JSON file of constrained values by parameter name, which the
 /// parameter layout maps to θ.
-pub(super) fn init_from(arg: &Option<String>, post: &Posterior) -> Result<Init, Failure> {
+fn init_from(arg: &Option<String>, post: &Posterior) -> Result<Init, Failure> {
     let Some(arg) = arg else {
         return Ok(Init::default());
     };
@@ -172,6 +174,41 @@ pub(super) fn init_from(arg: &Option<String>, post: &Posterior) -> Result<Init, 
     Ok(Init::User(theta))
 }
 
+/// A sampler's `--init`: [`init_from`], or for `pathfinder` a multi-path Pathfinder run
+/// (Stan's defaults, the run's `seed`) and one distinct draw for each of `chains` chains, the
+/// same for a chain run alone (`--chain-id`, or redone by `--resume`) as in the full run; its
+/// cost goes to stderr.
+pub(super) fn sampler_init(
+    arg: &Option<String>,
+    post: &Posterior,
+    seed: u64,
+    chains: usize,
+) -> Result<Init, Failure> {
+    if arg.as_deref() != Some("pathfinder") {
+        return init_from(arg, post);
+    }
+    let pathfinder = Pathfinder {
+        seed,
+        ..Pathfinder::default()
+    };
+    let (init, result) = pathfinder
+        .starts(post, chains)
+        .map_err(super::run::engine_failure)?;
+    for p in result.dropped() {
+        eprintln!(
+            "warning: Pathfinder path {} dropped: {}",
+            p.path + 1,
+            p.failure.as_deref().unwrap_or_default()
+        );
+    }
+    eprintln!(
+        "Pathfinder init: {} gradient evaluations, {} log-density evaluations",
+        result.gradients(),
+        result.log_densities()
+    );
+    Ok(init)
+}
+
 /// The fingerprint of the model file's source, which a resumed run must match.
 pub(super) fn model_fingerprint(path: &std::path::Path) -> Result<String, Failure> {
     let source = std::fs::read_to_string(path)
@@ -195,10 +232,10 @@ pub fn sample(args: &SampleArgs) -> Result<Output, Failure> {
     let model = load(&args.model)?;
     let (post, warnings) = bind_posterior(&model, &args.model)?;
     eprint!("{}", warnings);
-    let init = init_from(&args.init, &post)?;
     if args.chains == 0 {
         return Err(Failure::usage("error: --chains must be at least 1"));
     }
+    let init = sampler_init(&args.init, &post, args.seed, args.chains)?;
     let chain_ids: Vec<usize> = match args.chain_id {
         Some(0) => return Err(Failure::usage("error: --chain-id counts from 1")),
         Some(k) => vec![k - 1],

@@ -1,6 +1,6 @@
 //! Starting points and the panic guard, shared by every engine: Stan's uniform(−2, 2)
-//! initialization with retries, user initial values, the MAP warm start, and a wrapper that
-//! turns a panic inside the density into a fatal error.
+//! initialization with retries, user initial values, the MAP warm start, starts drawn by
+//! Pathfinder, and a wrapper that turns a panic inside the density into a fatal error.
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -33,6 +33,10 @@ pub enum Init {
         /// Adam steps of the warm start.
         steps: usize,
     },
+    /// Chain c starts at the c-th of these θ (cycling when there are fewer points than
+    /// chains): distinct Pathfinder draws from [`super::Pathfinder::starts`]. An engine that
+    /// starts one point per chain without a chain index (a fit) takes the first.
+    Pathfinder(Vec<Vec<f64>>),
 }
 
 impl Default for Init {
@@ -114,8 +118,13 @@ pub(crate) fn find_start<D: Density, R: Rng + ?Sized>(
     let dim = density.dim();
     let mut grad = vec![0.0; dim];
     let fail = |attempts, reason| Err(InitError { attempts, reason });
-    match init {
-        Init::User(theta) => {
+    let user = match init {
+        Init::User(theta) => Some(theta.as_slice()),
+        Init::Pathfinder(starts) => Some(starts.first().map_or(&[][..], |t| t.as_slice())),
+        Init::Random { .. } | Init::Map { .. } => None,
+    };
+    match user {
+        Some(theta) => {
             if theta.len() != dim {
                 return fail(
                     0,
@@ -138,16 +147,16 @@ pub(crate) fn find_start<D: Density, R: Rng + ?Sized>(
                 }
             }
             Ok(Start {
-                theta: theta.clone(),
+                theta: theta.to_vec(),
                 log_density,
                 grad,
                 attempts: 1,
             })
         }
-        Init::Random { .. } | Init::Map { .. } => {
+        None => {
             let radius = match init {
                 Init::Random { radius } => *radius,
-                Init::User(_) | Init::Map { .. } => 2.0,
+                Init::User(_) | Init::Map { .. } | Init::Pathfinder(_) => 2.0,
             };
             if !(radius.is_finite() && radius > 0.0) {
                 return fail(0, InitFailure::BadRadius(radius));
@@ -201,6 +210,16 @@ pub(crate) fn start_sampler<D: Density, R: Rng + ?Sized>(
         attempts: e.attempts,
         reason: e.reason,
     };
+    if let Init::Pathfinder(starts) = init {
+        // This chain's own draw, checked like the user's values.
+        let own = Init::User(
+            starts
+                .get(chain % starts.len().max(1))
+                .cloned()
+                .unwrap_or_default(),
+        );
+        return find_start(density, &own, rng, require_nonzero_gradient).map_err(init_error);
+    }
     let mut start = find_start(density, init, rng, require_nonzero_gradient).map_err(init_error)?;
     if let Init::Map { steps } = init {
         let mut grad = vec![0.0; start.theta.len()];

@@ -1,5 +1,6 @@
 //! L-BFGS on the full data: the limited-memory quasi-Newton ascent of log p(θ) that MAP uses
-//! when every step sees every row (and that Pathfinder's paths will follow).
+//! when every step sees every row, and that Pathfinder's paths follow ([`lbfgs_path`] hands
+//! each accepted iterate to the caller).
 //!
 //! Minimizes f(θ) = −log p(θ) with the two-loop recursion for the search direction
 //! [NW06, Algorithm 7.4], the initial Hessian scaled by γ = sᵀy / yᵀy [NW06, eq. 7.20], and a
@@ -55,6 +56,21 @@ fn norm(a: &[f64]) -> f64 {
     dot(a, a).sqrt()
 }
 
+/// One accepted L-BFGS iterate, as [`lbfgs_path`] hands it to its caller.
+#[derive(Debug, Clone, Copy)]
+pub struct Iterate<'a> {
+    /// Iterations made so far (1 for the first accepted step).
+    pub iteration: usize,
+    /// The position θ reached.
+    pub theta: &'a [f64],
+    /// log p(θ).
+    pub log_density: f64,
+    /// ∇ log p(θ).
+    pub grad: &'a [f64],
+    /// ‖∇ log p(θ)‖.
+    pub grad_norm: f64,
+}
+
 /// Ascends log p from `theta` (overwritten with the end point) for at most `max_iter`
 /// iterations keeping `memory` pairs, until ‖∇ log p‖ < `grad_tol`. `after(iteration, log p,
 /// ‖∇ log p‖)` is called after every accepted step and returns false to stop. A density error
@@ -67,6 +83,21 @@ pub fn lbfgs<D: Density + ?Sized>(
     memory: usize,
     grad_tol: f64,
     after: &mut dyn FnMut(usize, f64, f64) -> bool,
+) -> Result<LbfgsOutcome, (usize, DensityError)> {
+    lbfgs_path(density, theta, max_iter, memory, grad_tol, &mut |it| {
+        after(it.iteration, it.log_density, it.grad_norm)
+    })
+}
+
+/// [`lbfgs`], with the whole accepted iterate (θ and ∇ log p besides the values) passed to
+/// `after`, for callers that follow the path (Pathfinder).
+pub fn lbfgs_path<D: Density + ?Sized>(
+    density: &mut D,
+    theta: &mut [f64],
+    max_iter: usize,
+    memory: usize,
+    grad_tol: f64,
+    after: &mut dyn FnMut(&Iterate<'_>) -> bool,
 ) -> Result<LbfgsOutcome, (usize, DensityError)> {
     let d = theta.len();
     // f = −log p and its gradient g = −∇ log p.
@@ -177,7 +208,16 @@ pub fn lbfgs<D: Density + ?Sized>(
         out.iterations = k + 1;
         out.log_density = lp_new;
         out.grad_norm = norm(&g);
-        if !after(k + 1, lp_new, out.grad_norm) {
+        // The caller sees ∇ log p = −g.
+        g_trial.iter_mut().zip(&g).for_each(|(t, gi)| *t = -gi);
+        let iterate = Iterate {
+            iteration: k + 1,
+            theta,
+            log_density: lp_new,
+            grad: &g_trial,
+            grad_norm: out.grad_norm,
+        };
+        if !after(&iterate) {
             out.interrupted = true;
             break;
         }
@@ -229,6 +269,31 @@ mod tests {
             lbfgs(&mut density, &mut theta, 100, 5, 1e-12, &mut |_, _, _| true).expect("runs");
         assert!(out.converged);
         assert!((theta[0] - m[0]).abs() < 1e-11 && (theta[1] - m[1]).abs() < 1e-11);
+    }
+
+    #[test]
+    fn the_path_hook_sees_each_iterate_with_its_gradient() {
+        // log p = −½ (θ − m)ᵀ A (θ − m) with A = diag(1, 4): every iterate handed over must
+        // carry ∇ log p = −A (θ − m) at its own θ, and its log p.
+        let m = [1.0, -2.0];
+        let mut density = FnDensity::new(2, move |t: &[f64], g: &mut [f64]| {
+            g[0] = -(t[0] - m[0]);
+            g[1] = -4.0 * (t[1] - m[1]);
+            -0.5 * ((t[0] - m[0]).powi(2) + 4.0 * (t[1] - m[1]).powi(2))
+        });
+        let mut theta = [3.0, 3.0];
+        let mut seen = 0;
+        let out = lbfgs_path(&mut density, &mut theta, 100, 5, 1e-10, &mut |it| {
+            seen += 1;
+            assert_eq!(it.iteration, seen);
+            let (a, b) = (it.theta[0] - m[0], it.theta[1] - m[1]);
+            assert_eq!(it.grad, [-a, -4.0 * b]);
+            assert_eq!(it.log_density, -0.5 * (a * a + 4.0 * b * b));
+            assert!((it.grad_norm - (a * a + 16.0 * b * b).sqrt()).abs() < 1e-12);
+            true
+        })
+        .expect("runs");
+        assert!(out.converged && seen == out.iterations && seen > 1);
     }
 
     #[test]

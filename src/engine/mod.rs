@@ -48,6 +48,7 @@ pub mod mc_dropout;
 pub mod nuts;
 pub mod optim;
 pub mod output;
+pub mod pathfinder;
 pub mod rng;
 pub mod sgmcmc;
 pub mod svgd;
@@ -66,6 +67,7 @@ pub use output::{
     Adaptation, ChainTrace, DrawSink, DrawStats, FitStep, FitSummary, Phase, ProgressEvent,
     ProgressFn, SinkError, SinkFactory, Trace, TraceFactory, TraceSink,
 };
+pub use pathfinder::{Pathfinder, PathfinderResult};
 pub use sgmcmc::{Dynamics, Sgmcmc};
 pub use svgd::{Svgd, SvgdResult};
 pub use svi::{GuideDraws, GuideKind, Svi, SviResult};
@@ -115,6 +117,15 @@ pub enum EngineError {
         /// What is wrong, naming the parameters.
         message: String,
     },
+    /// Every Pathfinder path was dropped: no iterate of any path gave a local Gaussian with a
+    /// finite ELBO estimate (or no path found a start).
+    #[error("chain {chain}: {message}")]
+    NoPath {
+        /// Chain id.
+        chain: usize,
+        /// Each path's reason.
+        message: String,
+    },
     /// The sampler itself failed (a bug in an engine or in nuts-rs, including a panic).
     #[error("chain {chain}: internal sampler error: {message}")]
     Internal {
@@ -133,6 +144,7 @@ impl EngineError {
             | EngineError::Density { chain, .. }
             | EngineError::Sink { chain, .. }
             | EngineError::Approximation { chain, .. }
+            | EngineError::NoPath { chain, .. }
             | EngineError::Internal { chain, .. } => Some(*chain),
             EngineError::Settings(_) => None,
         }

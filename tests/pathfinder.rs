@@ -1,0 +1,330 @@
+//! Pathfinder end to end: its local Gaussian on an exact Gaussian posterior, its draws on the
+//! posteriordb reference posteriors, `sample --init pathfinder` on an exact posterior, a seed
+//! that fixes the output, and the error when every path fails (nothing written).
+//!
+//! The posteriordb rule, looser than NUTS's z-tests (Pathfinder is an approximation: its error
+//! is a bias that more draws do not shrink, so an MCSE-based z says nothing about it): for every
+//! quantity the reference stores, |mean − ref mean| < 0.25 ref sd (the NUTS suite's own
+//! [`pdb::MEAN_SD_LIMIT`]) and |sd − ref sd| < 0.25 ref sd (the sd within 25 %), on 1000 draws
+//! resampled from 4 paths with Stan's defaults. Monte Carlo error on 1000 draws is about 0.03
+//! sd for the mean and 2 % for the sd, far inside both limits.
+//!
+//! Three posteriors fail that rule, for reasons of Pathfinder's, not of the tolerance, and are
+//! listed in [`NOT_GAUSSIAN_ENOUGH`] instead of loosening it; for each the test requires that
+//! Pathfinder's own diagnostic flags it (Pareto k̂ > 0.7), and for every other one that it
+//! passes (their k̂ are 0.67 or below with this seed):
+//!
+//! - `kilpisjarvi_mod-kilpisjarvi`: intercept and slope on raw years (≈ 2000) correlate at
+//!   ≈ −1 (condition number ~10⁸); L-BFGS's relative-objective test stops it far from the
+//!   mode along the ridge (mean off by 2 sd, sd 98 % too small, k̂ 0.78).
+//! - `eight_schools-eight_schools_noncentered`: τ's posterior is far from Gaussian on the log
+//!   scale; the local Gaussians miss μ's spread (μ off by 0.74 sd, sd 37 % small, k̂ 0.84), as
+//!   the Pathfinder paper reports for hierarchical models.
+//! - `nes1972-nes`: the means pass, but beta.1's sd is 28 % small with k̂ 0.88: the weights
+//!   are unreliable and resampling with replacement repeats few draws.
+
+mod common;
+#[path = "support/posteriordb.rs"]
+mod pdb;
+
+use bnnppl::api::Model;
+use bnnppl::density::Target;
+use bnnppl::engine::{Nuts, Pathfinder};
+use common::exact::{check, normal};
+use common::linear::linear_posterior;
+use common::members::{bnnppl, golden, tmp};
+use pdb::{row_major_column_names, Reference, MEAN_SD_LIMIT, POSTERIORS};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+/// Largest |sd − ref sd| accepted, in reference sds.
+const SD_LIMIT: f64 = 0.25;
+
+#[test]
+fn one_path_recovers_an_exact_gaussian_posterior() {
+    // Bayesian linear regression with known noise over three correlated features: the
+    // posterior is N(μ, Λ⁻¹) exactly (tests/common/linear.rs). With J = 5 ≥ d = 3 pairs the
+    // L-BFGS inverse Hessian of a quadratic is exact once the pairs span θ, and the mean is a
+    // Newton step from the iterate, exact on a quadratic. What is left is the choice of
+    // iterate, and the pairs: the ELBO is a 25-draw estimate, so an iterate just before
+    // convergence whose KL to p is below that noise may win, and its pairs come from steps
+    // that are not exactly conjugate (backtracking, not exact, line searches), so the compact
+    // inverse Hessian is close to Λ⁻¹ but not equal. Tolerance: means within 0.02 posterior sd,
+    // every covariance entry within 5 % of the largest variance (seed 4 gives 2.1 %).
+    let (post, mean, precision) = linear_posterior();
+    let cov = precision.try_inverse().expect("invertible");
+    let pf = Pathfinder {
+        paths: 1,
+        draws: 100,
+        seed: 4,
+        ..Pathfinder::default()
+    };
+    let fit = pf
+        .fit(&mut post.evaluator(), 0, &mut || false)
+        .expect("fits");
+    let q = fit.paths[0].gaussian.as_ref().expect("a best Gaussian");
+    for i in 0..3 {
+        let sd = cov[(i, i)].sqrt();
+        assert!(
+            (q.mean[i] - mean[i]).abs() < 0.02 * sd,
+            "mean {i}: {} vs exact {}",
+            q.mean[i],
+            mean[i]
+        );
+    }
+    let got = q.covariance();
+    let worst = (&got - &cov).amax();
+    assert!(worst < 0.05 * cov.amax(), "{got} vs exact {cov}");
+}
+
+/// Runs Pathfinder (Stan's defaults) on one posteriordb posterior and applies the rule of the
+/// module doc to every referenced quantity; returns the failures and the Pareto k̂.
+fn posteriordb_failures(name: &str) -> (Vec<String>, Option<f64>) {
+    let reference = Reference::load();
+    let post = pdb::posterior(name);
+    let pf = Pathfinder {
+        seed: 20_240_528,
+        ..Pathfinder::default()
+    };
+    let fit = pf
+        .fit(&mut post.evaluator(), 0, &mut || false)
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let names: Vec<String> = post
+        .output_shapes()
+        .iter()
+        .flat_map(|(n, dims)| row_major_column_names(n, dims))
+        .collect();
+    let mut eval = post.evaluator();
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let mut out = vec![0.0; post.output_len()];
+    let mut columns = vec![Vec::new(); names.len()];
+    for theta in fit.theta.chunks(post.dim()) {
+        eval.outputs(theta, &mut rng, &mut out).expect("outputs");
+        for (c, v) in columns.iter_mut().zip(&out) {
+            c.push(*v);
+        }
+    }
+    let mut failures = Vec::new();
+    for (column, r) in reference.posterior(name) {
+        let k = names
+            .iter()
+            .position(|n| n == column)
+            .unwrap_or_else(|| panic!("{name}: no column {column}"));
+        let x = &columns[k];
+        let n = x.len() as f64;
+        let m = x.iter().sum::<f64>() / n;
+        let sd = (x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        let dm = (m - r.target_mean()).abs() / r.target_sd();
+        let ds = (sd - r.target_sd()).abs() / r.target_sd();
+        eprintln!(
+            "  {name} {column:10} mean {m:12.5e} (ref {:12.5e}, {dm:.3} sd)   sd {sd:10.4e} \
+             (ref {:10.4e}, {ds:.3})",
+            r.target_mean(),
+            r.target_sd()
+        );
+        if dm.is_nan() || dm >= MEAN_SD_LIMIT {
+            failures.push(format!("{name} {column}: mean off by {dm:.3} sd"));
+        }
+        if ds.is_nan() || ds >= SD_LIMIT {
+            failures.push(format!("{name} {column}: sd off by {:.0} %", 100.0 * ds));
+        }
+    }
+    eprintln!(
+        "{name}: Pareto k-hat {:?}, {} gradient and {} log-density evaluations",
+        fit.pareto_k,
+        fit.gradients(),
+        fit.log_densities()
+    );
+    (failures, fit.pareto_k)
+}
+
+/// The posteriordb posteriors where Pathfinder is not expected to pass (module doc).
+const NOT_GAUSSIAN_ENOUGH: [&str; 3] = [
+    "kilpisjarvi_mod-kilpisjarvi",
+    "eight_schools-eight_schools_noncentered",
+    "nes1972-nes",
+];
+
+#[test]
+fn pathfinder_draws_match_the_posteriordb_references() {
+    let mut failures = Vec::new();
+    for name in POSTERIORS {
+        let (bad, k_hat) = posteriordb_failures(name);
+        if NOT_GAUSSIAN_ENOUGH.contains(&name) {
+            if !k_hat.is_some_and(|k| k > 0.7) {
+                failures.push(format!("{name}: expected k-hat > 0.7, got {k_hat:?}"));
+            }
+        } else {
+            failures.extend(bad);
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn nuts_from_pathfinder_starts_still_recovers_an_exact_posterior() {
+    // tests/exact.rs's normal mean with known variance, chains started at Pathfinder draws:
+    // posterior precision 1/9 + n/4, mean (1/9 · 1 + Σy/4) / precision.
+    let y = [2.1, 3.4, 1.9, 2.8, 4.0, 2.5, 3.1, 1.2];
+    let n = y.len() as f64;
+    let prec = 1.0 / 9.0 + n / 4.0;
+    let mean = (1.0 / 9.0 + y.iter().sum::<f64>() / 4.0) / prec;
+    let src = "data { y: vector[N] } param { mu: real } prior { mu ~ normal(1, 3) } likelihood { y ~ normal(mu, 2) }";
+    let model = Model::from_str("exact.bnn", src).unwrap_or_else(|e| panic!("{e}"));
+    let post = model
+        .bind_json(&format!("{{\"y\": {y:?}}}"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (init, starts) = Pathfinder {
+        seed: 1,
+        ..Pathfinder::default()
+    }
+    .starts(&post, 4)
+    .expect("starts");
+    // Four distinct starts, one per chain.
+    let mut firsts: Vec<f64> = starts.theta.clone();
+    firsts.sort_by(f64::total_cmp);
+    firsts.dedup();
+    assert_eq!(firsts.len(), 4, "{:?}", starts.theta);
+    let nuts = Nuts {
+        chains: 4,
+        warmup: 1000,
+        draws: 1000,
+        seed: 1,
+        init,
+        ..Nuts::default()
+    };
+    let draws = post.sample(&nuts).unwrap_or_else(|e| panic!("{e}"));
+    check(&draws, "mu", &normal(mean, prec.sqrt().recip()));
+}
+
+#[test]
+fn nuts_from_pathfinder_starts_recovers_a_correlated_linear_regression() {
+    // Bayesian linear regression with known noise over three correlated features (the exact
+    // Gaussian of tests/common/linear.rs), chains started at Pathfinder draws: every
+    // coefficient's mean, sd and quantiles against N(μ, Λ⁻¹) by |z| < 4.5.
+    let (post, mean, precision) = linear_posterior();
+    let cov = precision.try_inverse().expect("invertible");
+    let (init, _) = Pathfinder {
+        seed: 2,
+        ..Pathfinder::default()
+    }
+    .starts(&post, 4)
+    .expect("starts");
+    let nuts = Nuts {
+        chains: 4,
+        warmup: 1000,
+        draws: 1000,
+        seed: 2,
+        init,
+        ..Nuts::default()
+    };
+    let draws = post.sample(&nuts).unwrap_or_else(|e| panic!("{e}"));
+    for i in 0..3 {
+        check(
+            &draws,
+            &format!("beta.{}", i + 1),
+            &normal(mean[i], cov[(i, i)].sqrt()),
+        );
+    }
+}
+
+/// The draw lines of a run's chain file (the configuration comments hold no clock for fits,
+/// but are skipped anyway).
+fn draw_lines(dir: &std::path::Path) -> String {
+    std::fs::read_to_string(dir.join("chain_1.csv"))
+        .expect("chain_1.csv")
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn a_seed_fixes_the_draws() {
+    let run = |name: &str, seed: &str| {
+        let dir = tmp(name);
+        let out = dir.to_string_lossy().to_string();
+        let (code, stdout, err) = bnnppl(&[
+            "fit",
+            "models/linear_regression.bnn",
+            "--method",
+            "pathfinder",
+            "--draws",
+            "200",
+            "--seed",
+            seed,
+            "--quiet",
+            "--output",
+            &out,
+        ]);
+        assert_eq!(code, 0, "{err}");
+        assert!(stdout.contains("Pareto k-hat"), "{stdout}");
+        let lines = draw_lines(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        lines
+    };
+    let (a, b, c) = (run("pf-a", "7"), run("pf-b", "7"), run("pf-c", "8"));
+    // A header line, then 200 draws.
+    assert_eq!(a.lines().count(), 201);
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+}
+
+#[test]
+fn every_path_failing_is_an_error_and_nothing_is_written() {
+    let dir = tmp("pf-spike");
+    let out = dir.to_string_lossy().to_string();
+    let (code, _, err) = bnnppl(&[
+        "fit",
+        "tests/models/pathfinder_spike.bnn",
+        "--method",
+        "pathfinder",
+        "--quiet",
+        "--output",
+        &out,
+    ]);
+    assert_eq!(code, 65, "{err}");
+    golden("fit_pathfinder_no_path.stderr", &err);
+    assert!(!dir.exists(), "{} was left behind", dir.display());
+}
+
+#[test]
+fn sample_init_pathfinder_runs_and_a_chain_alone_repeats_the_full_run() {
+    let run = |name: &str, extra: &[&str]| {
+        let dir = tmp(name);
+        let out = dir.to_string_lossy().to_string();
+        let mut args = vec![
+            "sample",
+            "models/linear_regression.bnn",
+            "--init",
+            "pathfinder",
+            "--warmup",
+            "100",
+            "--draws",
+            "50",
+            "--chains",
+            "2",
+            "--quiet",
+            "--output",
+            &out,
+        ];
+        args.extend_from_slice(extra);
+        let (code, _, err) = bnnppl(&args);
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains("Pathfinder init:"), "{err}");
+        dir
+    };
+    let full = run("pf-init-full", &[]);
+    let alone = run("pf-init-alone", &["--chain-id", "2"]);
+    let part = |d: &std::path::Path| {
+        std::fs::read_to_string(d.join("chain_2.csv"))
+            .expect("chain_2.csv")
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(part(&full), part(&alone));
+    let _ = std::fs::remove_dir_all(&full);
+    let _ = std::fs::remove_dir_all(&alone);
+}
