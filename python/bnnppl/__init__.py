@@ -589,6 +589,11 @@ class Posterior:
         swag_rank: int = 20,
         svgd_particles: int = 50,
         hessian: str = "full",
+        paths: int = 4,
+        history: int = 5,
+        elbo_draws: int = 25,
+        max_iters: int = 1000,
+        tol: float | None = None,
         draws: int = 1000,
         seed: int = 1,
         progress: Progress = None,
@@ -618,6 +623,10 @@ class Posterior:
         - ``"laplace"``: the MAP fit, then ``draws`` draws from the Gaussian whose precision
           is the curvature there (``hessian``: ``"full"``, ``"diag"`` or ``"last-layer"``,
           each optionally ``":ggn"``), and the log marginal likelihood.
+        - ``"pathfinder"``: ``paths`` L-BFGS paths (at most ``max_iters`` iterations, ``history``
+          pairs, stopping when log p changes by less than ``tol``), the local Gaussian with the
+          best ELBO (``elbo_draws`` draws per iterate) on each, ``draws`` draws per path, then
+          Pareto-smoothed importance resampling to ``draws``.
 
         SVI is :meth:`svi`. ``decay``: ``None``, ``"cosine"`` or ``"exp:RATE"``; ``threads``:
         worker threads for the members. Returns what :meth:`sample` returns (one chain per
@@ -629,7 +638,9 @@ class Posterior:
         (``swa_mean``, ``swa_variance``, ``swa_deviations``, ``swa_log_density``, …); SVGD's
         ``bandwidth``; Laplace's ``log_marginal_likelihood``, ``log_det_precision``, the
         covered ``coordinates`` of θ with their ``variance`` (and ``covariance`` for a dense
-        precision). For the ensembles and MultiSWAG every entry runs over ``member``.
+        precision); Pathfinder's per-``path`` ``path_iterations``, ``path_best_iteration``,
+        ``path_elbo``, ``path_gradients`` and ``pareto_k``. For the ensembles and MultiSWAG every
+        entry runs over ``member``.
         """
         settings = {
             "optimizer": optimizer, "steps": steps, "lr": lr, "batch_size": batch_size,
@@ -637,7 +648,8 @@ class Posterior:
             "swag_steps": swag_steps, "swag_lr": swag_lr, "swag_schedule": swag_schedule,
             "swag_collect_every": swag_collect_every, "swag_momentum": swag_momentum,
             "swag_rank": swag_rank, "svgd_particles": svgd_particles, "hessian": hessian,
-            "draws": draws, "seed": seed, "threads": threads,
+            "paths": paths, "history": history, "elbo_draws": elbo_draws,
+            "max_iters": max_iters, "tol": tol, "draws": draws, "seed": seed, "threads": threads,
         }  # fmt: skip
         bar = _Bar(progress, method, "step")
         return self._run(

@@ -67,6 +67,11 @@ class _FitSettings(TypedDict):
     swag_rank: int
     svgd_particles: int
     hessian: str
+    paths: int
+    history: int
+    elbo_draws: int
+    max_iters: int
+    tol: float | None
     draws: int
     seed: int
     threads: int | None

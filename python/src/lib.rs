@@ -17,7 +17,8 @@ use bnnppl::engine::svi::Start;
 use bnnppl::engine::swag::parse_schedule;
 use bnnppl::engine::{
     Decay, Dynamics, Engine, EngineError as LibEngineError, Ensemble, GuideKind, Hmc, Init,
-    Laplace, Map, MassMatrix, McDropout, MultiSwag, Nuts, Optimizer, Sgmcmc, Svgd, Svi, Swag,
+    Laplace, Map, MassMatrix, McDropout, MultiSwag, Nuts, Optimizer, Pathfinder, Sgmcmc, Svgd, Svi,
+    Swag,
 };
 use bnnppl::posterior::{Posterior, UnconstrainError};
 use bytes::f64_bytes;
@@ -277,6 +278,11 @@ struct FitSettings {
     swag_rank: usize,
     svgd_particles: usize,
     hessian: String,
+    paths: usize,
+    history: usize,
+    elbo_draws: usize,
+    max_iters: usize,
+    tol: Option<f64>,
     draws: usize,
     seed: u64,
     threads: Option<usize>,
@@ -704,9 +710,22 @@ impl NativePosterior {
                 };
                 run_to_py(py, &laplace, post, s.seed, s.threads, progress)
             }
+            "pathfinder" => {
+                let pathfinder = Pathfinder {
+                    paths: s.paths,
+                    draws: s.draws,
+                    history: s.history,
+                    elbo_draws: s.elbo_draws,
+                    max_iters: s.max_iters,
+                    tol: s.tol.unwrap_or(Pathfinder::default().tol),
+                    seed: s.seed,
+                    ..Pathfinder::default()
+                };
+                run_to_py(py, &pathfinder, post, s.seed, s.threads, progress)
+            }
             other => Err(PyValueError::new_err(format!(
                 "method must be 'map', 'ensemble', 'anchored-ensemble', 'swag', 'multiswag', \
-                 'mc-dropout', 'svgd' or 'laplace' (or use .svi()), got '{other}'"
+                 'mc-dropout', 'svgd', 'laplace' or 'pathfinder' (or use .svi()), got '{other}'"
             ))),
         }
     }

@@ -7,8 +7,8 @@ use bnnppl::draws::{MemoryFactory, MemorySink, Save};
 use bnnppl::engine::descent::Point;
 use bnnppl::engine::laplace::Factor;
 use bnnppl::engine::{
-    Engine, EngineError, LaplaceResult, MapResult, Phase, ProgressEvent, RunControl, RunReport,
-    SvgdResult, SviResult, SwagResult,
+    Engine, EngineError, LaplaceResult, MapResult, PathfinderResult, Phase, ProgressEvent,
+    RunControl, RunReport, SvgdResult, SviResult, SwagResult,
 };
 use bnnppl::posterior::Posterior;
 use pyo3::prelude::*;
@@ -327,6 +327,31 @@ impl FitToPy for SvgdResult {
         fit.scalar("skipped_steps", self.skipped_steps)?;
         fit.scalar("gradients", self.gradients)?;
         fit.scalar("bandwidth", self.bandwidth)?;
+        fit.done()
+    }
+}
+
+impl FitToPy for PathfinderResult {
+    /// A Pathfinder run: per path its L-BFGS iterations, the iterate whose Gaussian had the
+    /// best ELBO (0: none, the path was dropped), that ELBO and its gradient evaluations, and
+    /// the Pareto k̂ of the pooled importance ratios (NaN when there is none), as
+    /// `pathfinder.json` has them.
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let fit = FitDict::new(py);
+        let n = self.paths.len();
+        let iterations: Vec<usize> = self.paths.iter().map(|p| p.iterations).collect();
+        let best: Vec<usize> = self
+            .paths
+            .iter()
+            .map(|p| p.best_iteration.unwrap_or(0))
+            .collect();
+        let elbo: Vec<f64> = self.paths.iter().map(|p| p.elbo).collect();
+        let gradients: Vec<usize> = self.paths.iter().map(|p| p.gradients as usize).collect();
+        fit.ints("path_iterations", "path", &iterations)?;
+        fit.ints("path_best_iteration", "path", &best)?;
+        fit.array("path_elbo", &["path"], &[n], &elbo)?;
+        fit.ints("path_gradients", "path", &gradients)?;
+        fit.scalar("pareto_k", self.pareto_k.unwrap_or(f64::NAN))?;
         fit.done()
     }
 }

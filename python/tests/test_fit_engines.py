@@ -223,3 +223,22 @@ def test_predict_takes_a_fits_draws(regression):
     np.testing.assert_array_equal(regression.predict(plain)["mean"].values, pred["mean"].values)
     np.testing.assert_array_equal(plain["fit"]["member"], [0, 1, 2])
     assert plain["fit"]["map_steps"].tolist() == [40, 40, 40]
+
+
+def test_pathfinder_draws_and_paths_equal_the_clis(cli, tmp_path, regression):
+    settings = {"paths": 2, "draws": 40, "max_iters": 60, "elbo_draws": 5, "seed": 4}
+    idata = regression.fit("pathfinder", **settings, progress=False)
+    cli("fit", REGRESSION, "--method", "pathfinder", *flags(settings), "--output", tmp_path,
+        "--quiet")  # fmt: skip
+    assert_same_draws(idata, [tmp_path / "chain_1.csv"], stats=False)
+    assert_same_lp(idata, [tmp_path / "chain_1.csv"])
+    summary = json.loads((tmp_path / "pathfinder.json").read_text())["fits"][0]
+    fit = idata.fit
+    paths = summary["paths"]
+    assert fit["path_iterations"].values.tolist() == [p["iterations"] for p in paths]
+    assert fit["path_best_iteration"].values.tolist() == [p["best_iteration"] or 0 for p in paths]
+    assert fit["path_gradients"].values.tolist() == [p["gradients"] for p in paths]
+    np.testing.assert_array_equal(fit["path_elbo"].values, [p["elbo"] for p in paths])
+    want_k = summary["pareto_k"]
+    got_k = fit.attrs["pareto_k"]
+    assert (np.isnan(got_k) and want_k is None) or got_k == want_k
