@@ -11,6 +11,7 @@
 use super::check::{bind, load};
 use super::{Failure, ModelArgs, Output};
 use crate::density::Density;
+use crate::math::kernel::SimdPath;
 use crate::posterior::PosteriorEval;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -214,6 +215,13 @@ pub fn bench(args: &BenchArgs) -> Result<Output, Failure> {
         "{dim} parameters; θ uniform(−2, 2) with seed {}; log density {lp:.6e}",
         args.seed
     );
+    let simd = SimdPath::current();
+    let _ = writeln!(
+        out,
+        "1 thread; SIMD path {} (this CPU: up to {}; BNNPPL_SIMD caps it)",
+        simd.name(),
+        SimdPath::detected().name()
+    );
     let _ = writeln!(
         out,
         "{:<12} {:>10} {:>10} {:>10} {:>10}  samples × calls",
@@ -279,7 +287,12 @@ mod tests {
         assert!(out
             .stdout
             .contains("10 parameters; θ uniform(−2, 2) with seed 1"));
-        for line in ["log-density", "gradient", "gradient / log-density:"] {
+        for line in [
+            "log-density",
+            "gradient",
+            "gradient / log-density:",
+            "1 thread; SIMD path ",
+        ] {
             assert!(
                 out.stdout.lines().any(|l| l.starts_with(line)),
                 "{}",

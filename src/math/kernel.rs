@@ -194,10 +194,83 @@ pub fn ln_1p_unit_dual(t: Dual64) -> Dual64 {
     Dual64::new(ln_1p_unit(t.re), t.eps * (t.re + 1.0).recip())
 }
 
+/// The instruction sets [`widest!`] functions may run: the widest the CPU supports, unless the
+/// environment variable `BNNPPL_SIMD` (`avx512`, `avx2` or `baseline`) caps it lower, so the
+/// tests can run every path on one machine. A request above what the CPU supports, or a value
+/// not in that list, falls back to the CPU's widest (with a warning on standard error, once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SimdPath {
+    /// SSE2 on x86-64 (the baseline every x86-64 CPU has), or the target's baseline elsewhere.
+    Baseline,
+    /// AVX2: 4 doubles per vector.
+    Avx2,
+    /// AVX-512F: 8 doubles per vector.
+    Avx512,
+}
+
+impl SimdPath {
+    /// The name `BNNPPL_SIMD` and `bnnppl bench` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            SimdPath::Baseline => "baseline",
+            SimdPath::Avx2 => "avx2",
+            SimdPath::Avx512 => "avx512",
+        }
+    }
+
+    /// The widest path this CPU supports.
+    pub fn detected() -> SimdPath {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return SimdPath::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                return SimdPath::Avx2;
+            }
+        }
+        SimdPath::Baseline
+    }
+
+    /// The path in use: [`SimdPath::detected`], capped by `BNNPPL_SIMD`; read once.
+    pub fn current() -> SimdPath {
+        static PATH: std::sync::OnceLock<SimdPath> = std::sync::OnceLock::new();
+        *PATH.get_or_init(|| {
+            let detected = SimdPath::detected();
+            let Ok(asked) = std::env::var("BNNPPL_SIMD") else {
+                return detected;
+            };
+            let wanted = [SimdPath::Baseline, SimdPath::Avx2, SimdPath::Avx512]
+                .into_iter()
+                .find(|p| p.name() == asked.trim());
+            match wanted {
+                Some(p) if p <= detected => p,
+                Some(p) => {
+                    eprintln!(
+                        "warning: BNNPPL_SIMD={} but this CPU supports up to {}; using {}",
+                        p.name(),
+                        detected.name(),
+                        detected.name()
+                    );
+                    detected
+                }
+                None => {
+                    eprintln!(
+                        "warning: BNNPPL_SIMD must be avx512, avx2 or baseline, not '{asked}'; \
+                         using {}",
+                        detected.name()
+                    );
+                    detected
+                }
+            }
+        })
+    }
+}
+
 /// Defines a function whose body is compiled three times — for AVX-512F, for AVX2 and for the
-/// baseline (SSE2 on x86-64) — and that runs the widest version the CPU supports, so loops over
-/// buffers in the body vectorize to 8, 4 or 2 doubles. Feature detection is cached by std (one
-/// relaxed atomic load per call).
+/// baseline (SSE2 on x86-64) — and that runs the widest version [`SimdPath::current`] allows, so
+/// loops over buffers in the body vectorize to 8, 4 or 2 doubles. The path is read once and
+/// cached (one atomic load per call).
 ///
 /// The kernels use no fused multiply-add (Rust never contracts `a * b + c`), so every width
 /// computes the same bits; the tests check it.
@@ -224,13 +297,12 @@ macro_rules! widest {
                 fn avx2($($arg: $ty),*) {
                     body($($arg),*)
                 }
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the CPU has AVX-512F, checked just above.
-                    return unsafe { avx512($($arg),*) };
-                }
-                if std::arch::is_x86_feature_detected!("avx2") {
-                    // SAFETY: the CPU has AVX2, checked just above.
-                    return unsafe { avx2($($arg),*) };
+                match $crate::math::kernel::SimdPath::current() {
+                    // SAFETY: `current` never returns a path above the CPU's (`detected`).
+                    $crate::math::kernel::SimdPath::Avx512 => return unsafe { avx512($($arg),*) },
+                    // SAFETY: as above.
+                    $crate::math::kernel::SimdPath::Avx2 => return unsafe { avx2($($arg),*) },
+                    $crate::math::kernel::SimdPath::Baseline => {}
                 }
             }
             body($($arg),*)
