@@ -4,7 +4,7 @@
 
 use bnnppl::api::Model;
 use bnnppl::engine::rng::chain_rng;
-use bnnppl::engine::svi::{elbo_estimate, GuideKind, Svi};
+use bnnppl::engine::svi::{elbo_estimate, Guide, GuideKind, Svi};
 
 /// Draws of each final ELBO estimate.
 const DRAWS: usize = 4000;
@@ -54,4 +54,31 @@ fn full_and_low_rank_elbos_end_at_or_above_mean_field_on_every_bundled_network()
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn a_warm_start_of_another_family_or_size_is_refused() {
+    let model = Model::from_file("models/bnn_toy.bnn").expect("model");
+    let post = model.bind_file("models/bnn_toy.json").expect("data");
+    let d = post.layout().dim();
+    let mut rng = chain_rng(1, 0);
+    let mean_field = Guide::new(GuideKind::MeanField, &vec![0.0; d], 0.1, &mut rng);
+    let short = Guide::new(GuideKind::FullRank, &vec![0.0; d - 1], 0.1, &mut rng);
+    for (guide, warm) in [
+        (GuideKind::FullRank, mean_field),
+        (GuideKind::FullRank, short),
+    ] {
+        let err = Svi {
+            guide,
+            warm_start: Some(warm),
+            steps: 5,
+            ..Svi::default()
+        }
+        .fit(&mut post.evaluator())
+        .expect_err("refused");
+        assert!(
+            err.to_string().contains("the warm-start guide is a"),
+            "{err}"
+        );
+    }
 }

@@ -58,7 +58,7 @@ impl GuideKind {
     }
 
     /// Length of the factor block of the parameters.
-    fn factor_len(&self, d: usize) -> usize {
+    pub(super) fn factor_len(&self, d: usize) -> usize {
         match self {
             GuideKind::MeanField => 0,
             GuideKind::LowRank { rank } => d * rank,

@@ -218,6 +218,16 @@ impl Svi {
         if self.particles == 0 {
             return bad("particles must be at least 1".into());
         }
+        if let Some(g) = &self.warm_start {
+            if g.kind != self.guide || g.dim != d || g.params.len() != 2 * d + g.kind.factor_len(d)
+            {
+                return bad(format!(
+                    "the warm-start guide is a {} guide over {} coordinates; this fit needs a {} \
+                     guide over {d}",
+                    g.kind, g.dim, self.guide
+                ));
+            }
+        }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return bad(format!(
                 "the learning rate must be positive, got {}",
