@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The gradient against JAX on the five benchmark networks of issue 15, one run, one thread each:
+# for each network `bnnppl bench` (median of its samples) and then the JAX reference's
+# jit(value_and_grad) on the same data and model (float64, median of 7 timed loops), right after
+# one another, and one Markdown table of the two and bnnppl's lead (JAX time / bnnppl time).
+#
+# Usage: bench/compare_jax.sh [SECONDS]          (bnnppl's time budget per network, default 3)
+# Environment:
+#   JAXREF   the JAX reference script (default ../shared/bench/jax_reference.py)
+#   VENV     a virtual environment with jax[cpu], numpyro and arviz; created and filled when
+#            missing (default ${TMPDIR:-/tmp}/bnnppl-jaxref-venv)
+#   BNNPPL_SIMD  caps bnnppl's SIMD path as for any command (the table says which was taken)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-3}"
+jaxref="${JAXREF:-../shared/bench/jax_reference.py}"
+venv="${VENV:-${TMPDIR:-/tmp}/bnnppl-jaxref-venv}"
+export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-1}"
+[ -f "$jaxref" ] || { echo "error: no JAX reference at $jaxref (set JAXREF)" >&2; exit 66; }
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet "jax[cpu]" numpyro arviz
+fi
+
+cargo build --release --quiet --bin bnnppl --example make_bench_data
+target/release/examples/make_bench_data bench/ >/dev/null
+
+# Microseconds from bnnppl bench's "gradient  <median> <unit> ..." line.
+bnnppl_us() {
+    target/release/bnnppl bench "$1" --data "$2" --seconds "$seconds" |
+        awk '$1 == "gradient" {v = $2; u = $3;
+             if (u == "ns") v /= 1000; else if (u == "ms") v *= 1000; else if (u == "s") v *= 1e6;
+             printf "%.3f\n", v}'
+}
+simd_path() {
+    target/release/bnnppl bench models/bnn_toy.bnn --reps 1 | sed -n 's/^1 thread; SIMD path \([a-z0-9]*\).*/\1/p'
+}
+# Microseconds: the last number on the reference's grad line.
+jax_us() {
+    "$venv/bin/python" "$jaxref" "$@" --threads 1 | awk '/us per gradient/ {print $(NF - 3)}'
+}
+
+echo "commit $(git rev-parse --short HEAD), $(date -u '+%Y-%m-%d %H:%M UTC'), $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs"
+echo "bnnppl SIMD path: $(simd_path); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| network (rows) | bnnppl gradient | JAX, 1 thread | bnnppl's lead |"
+echo "|---|---:|---:|---:|"
+row() {
+    local name=$1 bnn=$2 data=$3
+    shift 3
+    local ours theirs
+    ours=$(bnnppl_us "$bnn" "$data")
+    theirs=$(jax_us "$@")
+    awk -v n="$name" -v a="$ours" -v b="$theirs" '
+        function t(us) { us += 0; return us >= 1000 ? sprintf("%.2f ms", us / 1000) : sprintf("%.2f µs", us) }
+        BEGIN {printf "| %s | %s | %s | %.2f× |\n", n, t(a), t(b), b / a}'
+}
+row "bnn_toy 3-5-5-1 (100)" models/bnn_toy.bnn models/bnn_toy.json grad-toy models/bnn_toy.json
+row "bnn_mlp50 10-50-1 (397)" bench/bnn_mlp50.bnn bench/bnn_mlp50.json grad bench/bnn_mlp50.json 50,1
+row "13-100-100-1 (500)" bench/mlp_13_100_100_1.bnn bench/mlp_13_100_100_1.json \
+    grad bench/mlp_13_100_100_1.json 100,100,1
+row "784-100-10 softmax (1,000)" bench/softmax_784_100_10.bnn bench/softmax_784_100_10.json \
+    grad bench/softmax_784_100_10.json 100,10 --classify
+row "9-100-1 on 45,000 rows (protein's shape)" bench/mlp_9_100_1.bnn bench/mlp_9_100_1.json \
+    grad bench/mlp_9_100_1.json 100,1
+echo
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
