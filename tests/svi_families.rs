@@ -82,3 +82,24 @@ fn a_warm_start_of_another_family_or_size_is_refused() {
         );
     }
 }
+
+#[test]
+fn the_auto_start_of_a_low_rank_guide_stays_linear_in_d() {
+    // d = 11 602: a d × d matrix (1 GB) or its eigendecomposition (~10¹² flops) in the start
+    // would not finish; the start is built in O(d·k) and the Laplace start is skipped.
+    let model = Model::from_file("bench/mlp_13_100_100_1.bnn").expect("model");
+    let post = model
+        .bind_file("bench/mlp_13_100_100_1.json")
+        .expect("data");
+    let fit = Svi {
+        guide: GuideKind::LowRank { rank: 10 },
+        steps: 10,
+        batch_size: Some(100),
+        ..Svi::default()
+    }
+    .fit(&mut post.evaluator())
+    .expect("fits");
+    assert_eq!(fit.guide.dim, 11_602);
+    // The mean-field fit's 10 steps, then the low-rank guide's 10.
+    assert_eq!(fit.trace.len(), 20);
+}

@@ -242,6 +242,46 @@ impl Guide {
         }
     }
 
+    /// The guide of family `kind` nearest N(`mean`, diag(`sd`²)), as [`Guide::from_gaussian`]
+    /// builds it for a diagonal covariance but in O(d·k), without the d × d matrix: full rank
+    /// has L = diag(sd); low rank k puts W's columns on the k largest sds' axes, W[i, r] = sd_i,
+    /// with D_i² = max(sd_i² − W[i, ·]², 10⁻³ sd_i²).
+    pub fn from_diagonal(kind: GuideKind, mean: &[f64], sd: &[f64]) -> Guide {
+        let d = mean.len();
+        let mut params = Vec::with_capacity(2 * d + kind.factor_len(d));
+        params.extend_from_slice(mean);
+        match kind {
+            GuideKind::MeanField => params.extend(sd.iter().map(|&s| softplus_inv(s))),
+            GuideKind::FullRank => {
+                params.extend(sd.iter().map(|&s| softplus_inv((s * s).sqrt())));
+                params.extend(std::iter::repeat_n(0.0, kind.factor_len(d)));
+            }
+            GuideKind::LowRank { rank } => {
+                let mut order: Vec<usize> = (0..d).collect();
+                order.sort_by(|&a, &b| sd[b].total_cmp(&sd[a]));
+                // column[i]: the column of W that carries coordinate i, if any.
+                let mut column = vec![None; d];
+                for (r, &i) in order.iter().take(rank).enumerate() {
+                    column[i] = Some(r);
+                }
+                for i in 0..d {
+                    let var = sd[i] * sd[i];
+                    let explained = if column[i].is_some() { var } else { 0.0 };
+                    params.push(softplus_inv((var - explained).max(1e-3 * var).sqrt()));
+                }
+                for i in 0..d {
+                    params
+                        .extend((0..rank).map(|r| if column[i] == Some(r) { sd[i] } else { 0.0 }));
+                }
+            }
+        }
+        Guide {
+            kind,
+            dim: d,
+            params,
+        }
+    }
+
     /// The loc m (the guide's mean of θ).
     pub fn loc(&self) -> &[f64] {
         &self.params[..self.dim]
@@ -676,6 +716,25 @@ mod tests {
     use super::*;
     use crate::engine::rng::chain_rng;
 
+    #[test]
+    fn from_diagonal_is_from_gaussian_for_a_diagonal_covariance() {
+        let mean = [0.5, -1.0, 2.0, 0.0, 3.0];
+        let sd = [0.3, 2.0, 0.01, 1.5, 0.7];
+        let cov = nalgebra::DMatrix::from_fn(5, 5, |i, j| if i == j { sd[i] * sd[i] } else { 0.0 });
+        for kind in [
+            GuideKind::MeanField,
+            GuideKind::FullRank,
+            GuideKind::LowRank { rank: 2 },
+        ] {
+            let direct = Guide::from_diagonal(kind, &mean, &sd);
+            let dense = Guide::from_gaussian(kind, &mean, &cov);
+            assert_eq!(direct.params.len(), dense.params.len(), "{kind}");
+            assert_eq!(direct.loc(), dense.loc(), "{kind}");
+            for (a, b) in direct.covariance().iter().zip(dense.covariance()) {
+                assert!((a - b).abs() < 1e-12, "{kind}: {a} vs {b}");
+            }
+        }
+    }
     #[test]
     fn guide_spellings_parse() {
         for kind in [

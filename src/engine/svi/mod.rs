@@ -578,10 +578,7 @@ impl<D: Density + ?Sized> Density for Unsized<'_, D> {
 /// A mean-field guide as a guide of family `kind` with the same distribution: the scales on
 /// the diagonal, no correlations.
 fn embed(mean_field: &Guide, kind: GuideKind) -> Guide {
-    let sd = mean_field.scale();
-    let d = sd.len();
-    let cov = nalgebra::DMatrix::from_fn(d, d, |i, j| if i == j { sd[i] * sd[i] } else { 0.0 });
-    Guide::from_gaussian(kind, mean_field.loc(), &cov)
+    Guide::from_diagonal(kind, mean_field.loc(), &mean_field.scale())
 }
 
 /// The ELBO of `guide`, E_q[log p] + H[q], estimated on `n` draws θ ~ q on the full data, and
