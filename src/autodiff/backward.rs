@@ -3,6 +3,7 @@
 //! vector-Jacobian products.
 
 use super::dense;
+use super::pool::Pool;
 use super::Workspace;
 use crate::ir::LayerKind;
 use crate::lower::{Instr, Part, Program};
@@ -34,7 +35,16 @@ pub fn backward_weighted(
 /// the per-instruction tests seed an output's adjoint instead) and writes ∇θ into `grad`.
 #[inline]
 fn sweep(p: &Program, ws: &mut Workspace, prior_w: f64, lik_scale: f64, grad: &mut [f64]) {
-    sweep_over(p, &ws.vals, &mut ws.adj, prior_w, lik_scale, grad);
+    sweep_over(
+        p,
+        &ws.vals,
+        &mut ws.adj,
+        prior_w,
+        lik_scale,
+        grad,
+        &mut ws.scratch,
+        ws.pool.as_deref(),
+    );
 }
 
 /// The scalar a reverse sweep runs on: f64 for gradients, and `Dual64` for Hessian-vector
@@ -92,9 +102,77 @@ pub(crate) trait SweepScalar: Real {
             }
         }
     }
+    /// A dense layer's reverse sweep: G = dL/dA ⊙ act′(Z) in place, then db += column sums of
+    /// G, dW += Gᵀ·X and dX += G·W (`shape` is rows, fan-in, width). `scratch` is room the f64
+    /// kernels may use, and `pool` threads they may split the work over.
+    fn dense_reverse(
+        r: DenseReverse<'_, Self>,
+        shape: (usize, usize, usize),
+        scratch: &mut [f64],
+        pool: Option<&Pool>,
+    ) {
+        let _ = (scratch, pool);
+        dense_reverse_kernels(r, shape);
+    }
+}
+
+/// [`SweepScalar::dense_reverse`] as one kernel after another: G = dL/dA ⊙ act′(Z) in place,
+/// then db, dW and dX from T's own kernels.
+pub(crate) fn dense_reverse_kernels<T: SweepScalar>(
+    r: DenseReverse<'_, T>,
+    (rows, fan_in, width): (usize, usize, usize),
+) {
+    let DenseReverse {
+        g,
+        deriv,
+        x,
+        w,
+        dw,
+        db,
+        dx,
+    } = r;
+    if let Some(d) = deriv {
+        for (gi, di) in g.iter_mut().zip(d) {
+            *gi *= *di;
+        }
+    }
+    if let Some(db) = db {
+        T::bias_grad(g, db, rows);
+    }
+    T::weight_grad(g, x, dw, rows, fan_in, width);
+    if let Some(dx) = dx {
+        T::input_grad(g, w, dx, rows, fan_in, width);
+    }
+}
+
+/// The arrays of one dense layer's reverse sweep, on any [`SweepScalar`].
+pub(crate) struct DenseReverse<'a, T> {
+    /// dL/dA on entry (rows × out), left holding G = dL/dZ.
+    pub g: &'a mut [T],
+    /// act′(Z), when the layer has an activation.
+    pub deriv: Option<&'a [T]>,
+    /// The inputs X (rows × in).
+    pub x: &'a [T],
+    /// The weights W (out × in).
+    pub w: &'a [T],
+    /// dW, added to.
+    pub dw: &'a mut [T],
+    /// db, added to, when the layer has a bias.
+    pub db: Option<&'a mut [T]>,
+    /// dX, added to, when the inputs need a gradient.
+    pub dx: Option<&'a mut [T]>,
 }
 
 impl SweepScalar for f64 {
+    fn dense_reverse(
+        r: DenseReverse<'_, f64>,
+        shape: (usize, usize, usize),
+        scratch: &mut [f64],
+        pool: Option<&Pool>,
+    ) {
+        let (rows, fan_in, width) = shape;
+        dense::backward(r, rows, fan_in, width, scratch, pool);
+    }
     fn dot(a: &[f64], b: &[f64]) -> f64 {
         dense::dot(a, b)
     }
@@ -117,6 +195,7 @@ impl SweepScalar for Dual64 {}
 /// The reverse sweep proper over any [`SweepScalar`]: the values and saved partials in `vals`,
 /// the adjoints in `adj` (same layout), ∇θ written into `grad`.
 #[inline]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn sweep_over<T: SweepScalar>(
     p: &Program,
     vals: &[T],
@@ -124,6 +203,8 @@ pub(crate) fn sweep_over<T: SweepScalar>(
     prior_w: f64,
     lik_scale: f64,
     grad: &mut [T],
+    scratch: &mut [f64],
+    pool: Option<&Pool>,
 ) {
     for ins in p.instrs.iter().rev() {
         match ins {
@@ -173,28 +254,32 @@ pub(crate) fn sweep_over<T: SweepScalar>(
                     let wsl = p.slots[*weight].slot;
                     let os = p.slots[*out].slot;
                     let (rows, fan_in, width) = (xs.rows, xs.cols, os.cols);
-                    // G = dL/dZ = dL/dA ⊙ act'(Z), in place in the output's adjoint.
-                    if *activation != crate::ir::Activation::Identity {
-                        for (g, d) in adj[os.range()]
-                            .iter_mut()
-                            .zip(&vals[*deriv..*deriv + os.len()])
-                        {
-                            *g *= *d;
-                        }
-                    }
-                    if let Some(b) = bias {
-                        let bs = p.slots[*b].slot;
-                        let (db, g) = split_two(adj, bs.range(), os.range());
-                        T::bias_grad(g, db, rows);
-                    }
-                    {
-                        let (dw, g) = split_two(adj, wsl.range(), os.range());
-                        T::weight_grad(g, &vals[xs.range()], dw, rows, fan_in, width);
-                    }
-                    if p.slots[*x].needs_grad {
-                        let (dx, g) = split_two(adj, xs.range(), os.range());
-                        T::input_grad(g, &vals[wsl.range()], dx, rows, fan_in, width);
-                    }
+                    // Absent operands are empty ranges at the end, disjoint from everything.
+                    let none = adj.len()..adj.len();
+                    let bias_range = bias.map_or(none.clone(), |b| p.slots[b].slot.range());
+                    let x_range = if p.slots[*x].needs_grad {
+                        xs.range()
+                    } else {
+                        none
+                    };
+                    let [g, dw, db, dx] = adj
+                        .get_disjoint_mut([os.range(), wsl.range(), bias_range, x_range])
+                        .expect("internal: a layer's slots overlap");
+                    let act = *activation != crate::ir::Activation::Identity;
+                    T::dense_reverse(
+                        DenseReverse {
+                            g,
+                            deriv: act.then(|| &vals[*deriv..*deriv + os.len()]),
+                            x: &vals[xs.range()],
+                            w: &vals[wsl.range()],
+                            dw,
+                            db: bias.map(|_| db),
+                            dx: p.slots[*x].needs_grad.then_some(dx),
+                        },
+                        (rows, fan_in, width),
+                        scratch,
+                        pool,
+                    );
                 }
                 // dL/dx += dL/dy: the layer is the identity in the density.
                 LayerKind::Dropout { .. } => {

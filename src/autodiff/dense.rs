@@ -20,6 +20,7 @@
 //! width the CPU offers.
 
 use super::gemm::gemm;
+use super::pool::{share, Pool, Shared64};
 use crate::math::kernel::widest;
 
 /// Products with fewer multiply-adds than this run as direct loops.
@@ -87,7 +88,7 @@ pub(super) fn dot(a: &[f64], b: &[f64]) -> f64 {
 /// held in registers across j; `start` is `out` itself when `ACC`, else `init`. Only lanes
 /// `keep..B` are stored: a last, partial block is computed as a full block ending at the last
 /// row, and its lanes that overlap the previous block are dropped. `cols` is column-major with
-/// `rows` per column.
+/// `rows` per column; `out` holds rows from `base` on.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn block_axpys<const B: usize, const ACC: bool>(
@@ -98,10 +99,11 @@ fn block_axpys<const B: usize, const ACC: bool>(
     r0: usize,
     keep: usize,
     out: &mut [f64],
+    base: usize,
 ) {
     let mut acc = [init; B];
     if ACC {
-        acc.copy_from_slice(&out[r0..r0 + B]);
+        acc.copy_from_slice(&out[r0 - base..r0 - base + B]);
     }
     for (j, col) in cols.chunks_exact(rows).enumerate() {
         let c = coef(j);
@@ -110,13 +112,11 @@ fn block_axpys<const B: usize, const ACC: bool>(
             acc[l] += c * xs[l];
         }
     }
-    out[r0 + keep..r0 + B].copy_from_slice(&acc[keep..]);
+    out[r0 - base + keep..r0 - base + B].copy_from_slice(&acc[keep..]);
 }
 
 /// out[r] = start + Σⱼ coef(j)·cols[j][r] for every row (start: out[r] itself when `ACC`, else
-/// `init`), in register blocks of 32 rows, then 8, then one last 8-row block overlapping the
-/// previous one (single rows only when there are fewer than 8). Each output's sum runs over j
-/// in order whatever its block, so the result does not depend on the blocking.
+/// `init`): [`axpys_range`] over all rows.
 #[inline(always)]
 fn axpys<const ACC: bool>(
     init: f64,
@@ -125,28 +125,64 @@ fn axpys<const ACC: bool>(
     rows: usize,
     out: &mut [f64],
 ) {
-    let mut r0 = 0;
-    while r0 + BLOCK <= rows {
-        block_axpys::<BLOCK, ACC>(init, coef, cols, rows, r0, 0, out);
+    axpys_range::<ACC>(init, coef, cols, rows, 0..rows, out, 0);
+}
+
+/// out[r] = start + Σⱼ coef(j)·cols[j][r] for the rows r in `range` (start: out[r] itself when
+/// `ACC`, else `init`; `out` holds the column's rows from `base` on), in register blocks of 32
+/// rows, then 8, then one last 8-row block overlapping the previous rows (single rows only when
+/// fewer than 8 rows lie between `base` and the range's end). Each output's sum runs over j in
+/// order whatever its block, so the result does not depend on the blocking or on how the rows
+/// are split into ranges.
+#[inline(always)]
+fn axpys_range<const ACC: bool>(
+    init: f64,
+    coef: impl Fn(usize) -> f64 + Copy,
+    cols: &[f64],
+    rows: usize,
+    range: std::ops::Range<usize>,
+    out: &mut [f64],
+    base: usize,
+) {
+    let (mut r0, end) = (range.start, range.end);
+    while r0 + BLOCK <= end {
+        block_axpys::<BLOCK, ACC>(init, coef, cols, rows, r0, 0, out, base);
         r0 += BLOCK;
     }
-    while r0 + 8 <= rows {
-        block_axpys::<8, ACC>(init, coef, cols, rows, r0, 0, out);
+    while r0 + 8 <= end {
+        block_axpys::<8, ACC>(init, coef, cols, rows, r0, 0, out, base);
         r0 += 8;
     }
-    if r0 < rows {
-        if rows >= 8 {
-            block_axpys::<8, ACC>(init, coef, cols, rows, rows - 8, 8 - (rows - r0), out);
+    if r0 < end {
+        if end >= base + 8 {
+            let keep = 8 - (end - r0);
+            block_axpys::<8, ACC>(init, coef, cols, rows, end - 8, keep, out, base);
         } else {
-            for r in r0..rows {
-                block_axpys::<1, ACC>(init, coef, cols, rows, r, 0, out);
+            for r in r0..end {
+                block_axpys::<1, ACC>(init, coef, cols, rows, r, 0, out, base);
             }
         }
     }
 }
 
+/// Rows per chunk of [`forward_direct`]: the chunk's inputs (fan-in × chunk values, about
+/// 16 KiB) stay in L1 while every output column is computed over them, and each output's
+/// segment is still in L1 when the activation runs on it. A multiple of [`BLOCK`].
+fn chunk_rows(fan_in: usize) -> usize {
+    (2048 / fan_in.max(1)).clamp(BLOCK, 512) / BLOCK * BLOCK
+}
+
+/// What the forward product does to each finished piece of Z: nothing, or the layer's
+/// activation (`post(o, r0, segment)` for rows r0.. of column o, segment in place). Pieces may
+/// be handed over from several threads at once, never the same piece twice.
+pub type Post<'a> = Option<&'a (dyn Fn(usize, usize, &mut [f64]) + Sync)>;
+
 widest! {
-    /// Z[:, o] = b[o] + Σᵢ W[o, i]·X[:, i], column by column.
+    /// Z[span, o] = b[o] + Σᵢ W[o, i]·X[span, i] for the outputs o in `outs`, in chunks of rows
+    /// ([`chunk_rows`]): for each chunk, every output column over it, each column's segment
+    /// handed to `post` while in L1 (so an activation costs no separate pass over Z). `z` holds
+    /// just that block, column-major (outs.len() columns of span.len() rows).
+    #[allow(clippy::too_many_arguments)]
     fn forward_direct(
         x: &[f64],
         w: &[f64],
@@ -154,14 +190,76 @@ widest! {
         z: &mut [f64],
         rows: usize,
         width: usize,
+        region: (std::ops::Range<usize>, std::ops::Range<usize>),
+        post: Post<'_>,
     ) {
-        if rows == 0 {
+        let (outs, span) = region;
+        if rows == 0 || span.is_empty() {
             return;
         }
-        for (o, zcol) in z.chunks_exact_mut(rows).enumerate() {
-            let bias = b.map_or(0.0, |b| b[o]);
-            axpys::<false>(bias, |i| w[i * width + o], x, rows, zcol);
+        let chunk = chunk_rows(x.len() / rows);
+        let (base, n) = (span.start, span.len());
+        let mut lo = span.start;
+        while lo < span.end {
+            let hi = (lo + chunk).min(span.end);
+            for (k, zcol) in z.chunks_exact_mut(n).enumerate() {
+                let o = outs.start + k;
+                let bias = b.map_or(0.0, |b| b[o]);
+                axpys_range::<false>(bias, |i| w[i * width + o], x, rows, lo..hi, zcol, base);
+                if let Some(f) = post {
+                    f(o, lo, &mut zcol[lo - base..hi - base]);
+                }
+            }
+            lo = hi;
         }
+    }
+}
+
+/// Multiply-adds from which a layer's forward product is split over the pool's threads.
+const PARALLEL_MACS: usize = 1 << 20;
+
+/// [`forward_direct`] over all of Z, split over `pool`'s threads when it is large: by output
+/// columns when there are at least as many as threads, else by rows in multiples of 8 (each
+/// part ≥ 8 rows, so no register block reaches into another part's rows). Every element is
+/// computed as on one thread.
+#[allow(clippy::too_many_arguments)]
+fn forward_split(
+    x: &[f64],
+    w: &[f64],
+    b: Option<&[f64]>,
+    z: &mut [f64],
+    rows: usize,
+    width: usize,
+    post: Post<'_>,
+    pool: Option<&Pool>,
+) {
+    let fan_in = x.len().checked_div(rows).unwrap_or(0);
+    let pool = pool.filter(|p| {
+        p.threads() > 1 && rows * fan_in * width >= PARALLEL_MACS && rows >= 64 * p.threads()
+    });
+    let Some(pool) = pool else {
+        return forward_direct(x, w, b, z, rows, width, (0..width, 0..rows), post);
+    };
+    let parts = pool.threads();
+    let zp = Shared64(z.as_mut_ptr());
+    if width >= parts {
+        pool.run(&|p| {
+            let outs = share(width, parts, p);
+            // SAFETY: the parts' output ranges are disjoint, so are these blocks of columns.
+            let z = unsafe { zp.slice(outs.start * rows..outs.end * rows) };
+            forward_direct(x, w, b, z, rows, width, (outs, 0..rows), post);
+        });
+    } else {
+        pool.run(&|p| {
+            let eights = share(rows / 8, parts, p);
+            let end = if p + 1 == parts { rows } else { eights.end * 8 };
+            let span = eights.start * 8..end;
+            for o in 0..width {
+                // SAFETY: the parts' row spans are disjoint, so are these column segments.
+                let z = unsafe { zp.slice(o * rows + span.start..o * rows + span.end) };
+                forward_direct(x, w, b, z, rows, width, (o..o + 1, span.clone()), post);
+            }
+        });
     }
 }
 
@@ -180,37 +278,14 @@ fn block_dots<const OB: usize, const IB: usize>(
     o0: usize,
     i0: usize,
 ) {
-    let mut acc = [[[0.0f64; 8]; IB]; OB];
+    let mut acc = [0.0f64; 4 * 4 * 8];
+    let at = move |o: usize, i: usize| ((o - o0) * 4 + i - i0) * 8;
     let full = rows - rows % 8;
-    let mut r0 = 0;
-    while r0 < full {
-        let mut gc = [[0.0f64; 8]; OB];
-        for (a, gca) in gc.iter_mut().enumerate() {
-            gca.copy_from_slice(&g[(o0 + a) * rows + r0..][..8]);
-        }
-        for c in 0..IB {
-            let xc: &[f64] = &x[(i0 + c) * rows + r0..][..8];
-            for a in 0..OB {
-                for l in 0..8 {
-                    acc[a][c][l] += gc[a][l] * xc[l];
-                }
-            }
-        }
-        r0 += 8;
-    }
+    reverse::block_dots_into::<OB, IB>(g, 0, x, &mut acc, at, rows, (o0, i0), 0..full);
     for a in 0..OB {
         for c in 0..IB {
-            let v = &mut acc[a][c];
-            for h in [4, 2, 1] {
-                for l in 0..h {
-                    v[l] += v[l + h];
-                }
-            }
-            let mut total = v[0];
-            for r in full..rows {
-                total += g[(o0 + a) * rows + r] * x[(i0 + c) * rows + r];
-            }
-            dw[(i0 + c) * width + o0 + a] += total;
+            let (o, i) = (o0 + a, i0 + c);
+            dw[i * width + o] += reverse::finish_dot(&mut acc[at(o, i)..][..8], g, x, (o, i), rows);
         }
     }
 }
@@ -275,7 +350,13 @@ widest! {
     }
 }
 
-/// Z = X·Wᵀ + b (b broadcast over rows when given).
+#[path = "dense_reverse.rs"]
+mod reverse;
+pub(crate) use reverse::{backward, backward_scratch};
+
+/// Z = X·Wᵀ + b (b broadcast over rows when given), then `post` on every piece of Z (see
+/// [`Post`]; the pieces cover Z once); the direct loops split over `pool`'s threads when large.
+#[allow(clippy::too_many_arguments)]
 pub fn forward(
     x: &[f64],
     w: &[f64],
@@ -284,11 +365,13 @@ pub fn forward(
     rows: usize,
     fan_in: usize,
     width: usize,
+    post: Post<'_>,
+    pool: Option<&Pool>,
 ) {
     debug_assert!(x.len() == rows * fan_in && w.len() == width * fan_in);
     debug_assert!(z.len() == rows * width);
     if !use_gemm(rows, fan_in, width) {
-        forward_direct(x, w, b, z, rows, width);
+        forward_split(x, w, b, z, rows, width, post, pool);
         return;
     }
     let r = rows as isize;
@@ -310,6 +393,11 @@ pub fn forward(
             for zi in col {
                 *zi += bo;
             }
+        }
+    }
+    if let Some(f) = post {
+        for (o, col) in z.chunks_exact_mut(rows).enumerate() {
+            f(o, 0, col);
         }
     }
 }
@@ -382,6 +470,10 @@ mod tests {
             (100, 5, 5),
             (37, 20, 16),
             (130, 70, 120),
+            (1003, 9, 7),
+            (301, 100, 3),
+            (20_011, 9, 7),
+            (12_007, 100, 1),
         ] {
             let x = values(rows * fan_in, 1);
             let w = values(width * fan_in, 2);
@@ -392,7 +484,16 @@ mod tests {
             for direct in [true, false] {
                 let mut z = vec![0.0; rows * width];
                 if direct {
-                    forward_direct(&x, &w, Some(&b), &mut z, rows, width);
+                    forward_direct(
+                        &x,
+                        &w,
+                        Some(&b),
+                        &mut z,
+                        rows,
+                        width,
+                        (0..width, 0..rows),
+                        None,
+                    );
                 } else {
                     gemm(
                         rows,
@@ -418,6 +519,52 @@ mod tests {
                                 .sum::<f64>();
                         assert!((z[o * rows + r] - want).abs() < tol, "Z({r}, {o})");
                     }
+                }
+            }
+            // The direct product hands every element of Z to `post` exactly once, finished, on
+            // one thread or split over several (by columns, or by rows when too few columns).
+            let mut plain = vec![0.0; rows * width];
+            forward_direct(
+                &x,
+                &w,
+                Some(&b),
+                &mut plain,
+                rows,
+                width,
+                (0..width, 0..rows),
+                None,
+            );
+            for threads in [1, 2, 3] {
+                let pool = Pool::new(threads);
+                let mut z = vec![0.0; rows * width];
+                let seen =
+                    std::sync::Mutex::new((vec![0u32; rows * width], vec![0.0; rows * width]));
+                let post = |o: usize, r0: usize, piece: &mut [f64]| {
+                    let mut s = seen.lock().unwrap();
+                    for (k, v) in piece.iter_mut().enumerate() {
+                        s.0[o * rows + r0 + k] += 1;
+                        s.1[o * rows + r0 + k] = 2.0 * *v;
+                        *v = -*v;
+                    }
+                };
+                // Below the threshold for threads, the pool is used only when forced here.
+                let big = rows * fan_in * width >= PARALLEL_MACS;
+                forward_split(
+                    &x,
+                    &w,
+                    Some(&b),
+                    &mut z,
+                    rows,
+                    width,
+                    Some(&post),
+                    Some(&pool),
+                );
+                let (seen, doubled) = seen.into_inner().unwrap();
+                let case = format!("{rows} × {fan_in} → {width}, {threads} threads ({big})");
+                assert!(seen.iter().all(|&c| c == 1), "{case}");
+                for k in 0..rows * width {
+                    assert_eq!(z[k], -plain[k], "{case}");
+                    assert_eq!(doubled[k], 2.0 * plain[k], "{case}");
                 }
             }
             // dW(o, i) = 1 + Σ_r G(r, o)·X(r, i), starting from 1 to check accumulation
@@ -507,7 +654,9 @@ mod crossover {
             let reps = (2e8 as usize / (rows * fan_in * width)).clamp(5, 2000);
             let r = rows as isize;
             let t = [
-                best_of(reps, || forward_direct(&x, &w, None, &mut z, rows, width)),
+                best_of(reps, || {
+                    forward_direct(&x, &w, None, &mut z, rows, width, (0..width, 0..rows), None)
+                }),
                 best_of(reps, || {
                     gemm(
                         rows,

@@ -2,6 +2,7 @@
 //! sweep needs, each from the generic scalar formulas evaluated on num-dual numbers.
 
 use super::dense;
+use super::pool::Shared64;
 use super::scalar;
 use super::term::term;
 use super::Workspace;
@@ -50,6 +51,7 @@ pub fn forward<const PARTIALS: bool>(
     mut rng: Option<&mut dyn rand::Rng>,
 ) -> Eval {
     let mut eval = Eval::default();
+    let pool = ws.pool.as_deref();
     let vals = &mut ws.vals;
     for (index, ins) in p.instrs.iter().enumerate() {
         match ins {
@@ -103,26 +105,48 @@ pub fn forward<const PARTIALS: bool>(
                     let xs = p.slots[*x].slot;
                     let wsl = p.slots[*weight].slot;
                     let os = p.slots[*out].slot;
+                    let n = os.len();
+                    let rows = xs.rows;
                     let (before, rest) = vals.split_at_mut(os.offset);
+                    let act = *activation;
+                    // The activation runs on each piece of Z as the product finishes it (maybe
+                    // on several threads); its partials go to the same place in the area at
+                    // `deriv`, after Z.
+                    let (z, partials) = if act == crate::ir::Activation::Identity {
+                        (&mut rest[..n], None)
+                    } else {
+                        assert!(
+                            *deriv >= os.offset + n,
+                            "internal: partials follow the layer"
+                        );
+                        let (z, tail) = rest.split_at_mut(*deriv - os.offset);
+                        (&mut z[..n], Some(Shared64(tail[..n].as_mut_ptr())))
+                    };
+                    let activate = |o: usize, r0: usize, piece: &mut [f64]| match partials {
+                        Some(d) if PARTIALS => {
+                            let at = o * rows + r0;
+                            // SAFETY: `d` points at n values; pieces are disjoint and each is
+                            // handed over once, so this range is touched by nobody else.
+                            let d = unsafe { d.slice(at..at + piece.len()) };
+                            scalar::activate_with_grad(act, piece, d);
+                        }
+                        _ => scalar::activate(act, piece),
+                    };
                     dense::forward(
                         &before[xs.range()],
                         &before[wsl.range()],
                         bias.map(|b| &before[p.slots[b].slot.range()]),
-                        &mut rest[..os.len()],
-                        xs.rows,
+                        z,
+                        rows,
                         xs.cols,
                         os.cols,
-                    );
-                    if *activation != crate::ir::Activation::Identity {
-                        let n = os.len();
-                        let (lo, hi) = vals.split_at_mut(*deriv);
-                        let z = &mut lo[os.range()];
-                        if PARTIALS {
-                            scalar::activate_with_grad(*activation, z, &mut hi[..n]);
+                        if act == crate::ir::Activation::Identity {
+                            None
                         } else {
-                            scalar::activate(*activation, z);
-                        }
-                    }
+                            Some(&activate)
+                        },
+                        pool,
+                    );
                 }
                 LayerKind::Dropout { .. } => {
                     let (xs, os) = (p.slots[*x].slot, p.slots[*out].slot);

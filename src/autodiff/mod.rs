@@ -9,6 +9,7 @@ mod dense;
 mod forward;
 mod gemm;
 mod kinks;
+mod pool;
 pub mod reference;
 pub mod scalar;
 pub mod tangent;
@@ -18,7 +19,8 @@ pub use backward::{backward, backward_weighted};
 pub use forward::{forward, term_label, Eval};
 pub use kinks::kink_sides;
 
-use crate::lower::Program;
+use crate::ir::LayerKind;
+use crate::lower::{Instr, Program};
 
 /// Per-chain scratch space: the value arena (with saved partials) and the adjoint arena.
 #[derive(Debug, Clone)]
@@ -29,6 +31,10 @@ pub struct Workspace {
     pub adj: Vec<f64>,
     /// Arena ranges whose adjoints are cleared before each backward sweep.
     zero: Vec<std::ops::Range<usize>>,
+    /// Room for the reverse sweep's kernels (a dense layer's accumulators).
+    scratch: Vec<f64>,
+    /// Threads the matrix kernels split large layers over (`None`: the calling thread only).
+    pool: Option<std::sync::Arc<pool::Pool>>,
 }
 
 impl Workspace {
@@ -49,11 +55,42 @@ impl Workspace {
                 _ => merged.push(r),
             }
         }
+        let scratch = program
+            .instrs
+            .iter()
+            .map(|ins| match ins {
+                Instr::Layer {
+                    kind: LayerKind::Dense { .. },
+                    x,
+                    out,
+                    ..
+                } => {
+                    let (xs, os) = (program.slots[*x].slot, program.slots[*out].slot);
+                    dense::backward_scratch(xs.rows, xs.cols, os.cols)
+                }
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0);
         Workspace {
             vals: program.init.clone(),
             adj: vec![0.0; program.arena_len],
             zero: merged,
+            scratch: vec![0.0; scratch],
+            pool: None,
         }
+    }
+
+    /// Splits large layers' matrix work over `threads` threads (the caller's and `threads − 1`
+    /// parked workers owned by this workspace); 1 undoes it. The results are the same bits for
+    /// any number of threads.
+    pub fn set_threads(&mut self, threads: usize) {
+        self.pool = (threads > 1).then(|| std::sync::Arc::new(pool::Pool::new(threads)));
+    }
+
+    /// Number of threads the matrix kernels use.
+    pub fn threads(&self) -> usize {
+        self.pool.as_ref().map_or(1, |p| p.threads())
     }
 
     /// Copies the data values of field `slot` (given row-major) into the arena.

@@ -91,6 +91,11 @@ pub struct FitArgs {
     /// Worker threads (default: one per member, at most the number of cores).
     #[arg(long, help_heading = "Ensembles")]
     pub threads: Option<usize>,
+    /// Threads each chain splits a large layer's gradient work over (the draws are the same for
+    /// any number). Default: with 10,000 rows or more, the cores left over when every chain
+    /// running at once has one; otherwise 1.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub threads_per_chain: Option<u64>,
     /// svi: guide family: mean-field, low-rank:K or full-rank.
     #[arg(long, default_value = "mean-field", help_heading = "SVI")]
     pub guide: GuideKind,
@@ -385,6 +390,7 @@ fn run_fits<E: Engine>(
         seed: args.seed,
         chain_ids,
         threads: args.threads,
+        threads_per_chain: args.threads_per_chain.map(|t| t as usize),
         quiet: args.quiet,
     };
     let ran = run(engine, spec).inspect_err(|_| written.remove_new())?;

@@ -302,6 +302,7 @@ pub fn resume(args: &SampleArgs, dir: &Path) -> Result<Output, Failure> {
                 seed: config_seed(&config),
                 chain_ids: Some(running.clone()),
                 threads: args.threads,
+                threads_per_chain: None,
                 quiet: args.quiet,
             },
             Some(Checkpoints {

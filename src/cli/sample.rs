@@ -75,6 +75,11 @@ pub struct SampleArgs {
     /// Worker threads (default: one per chain, at most the number of cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Threads each chain splits a large layer's gradient work over (the draws are the same for
+    /// any number). Default: with 10,000 rows or more, the cores left over when every chain
+    /// running at once has one; otherwise 1.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub threads_per_chain: Option<u64>,
     /// Initial values: `0` (θ = 0 on the unconstrained scale), `pathfinder` (each chain its own
     /// draw of a multi-path Pathfinder run with Stan's defaults and this seed), or a JSON file
     /// of constrained values by parameter name. Default: uniform(−2, 2) on the unconstrained
@@ -255,6 +260,7 @@ pub fn sample(args: &SampleArgs) -> Result<Output, Failure> {
         seed: args.seed,
         chain_ids: Some(chain_ids),
         threads: args.threads,
+        threads_per_chain: args.threads_per_chain.map(|t| t as usize),
         quiet: args.quiet,
     };
     let ran = match args.engine {

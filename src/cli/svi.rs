@@ -161,6 +161,7 @@ pub fn run_svi(settings: &Svi, target: &Target<'_>) -> Result<Output, Failure> {
         seed: settings.seed,
         chain_ids: None,
         threads: None,
+        threads_per_chain: None,
         quiet: target.quiet,
     };
     let ran = run(settings, spec)?;

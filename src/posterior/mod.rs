@@ -54,6 +54,8 @@ struct Inner {
 #[derive(Debug, Clone)]
 pub struct Posterior {
     inner: Arc<Inner>,
+    /// Threads each evaluator splits a large layer's matrix work over (1: none).
+    threads_per_chain: usize,
 }
 
 /// Copies every data field a program uses into its initial arena (matrices column-major);
@@ -143,7 +145,24 @@ impl Posterior {
                 dropout_sites,
                 last_layer,
             }),
+            threads_per_chain: 1,
         })
+    }
+
+    /// This posterior with each evaluator splitting a large layer's matrix work (a dense layer
+    /// of at least about a million multiply-adds) over `threads` threads, `threads − 1` of them
+    /// its own. The log-density and gradient are the same bits for any number of threads, so
+    /// the draws are too.
+    pub fn with_threads_per_chain(&self, threads: usize) -> Posterior {
+        Posterior {
+            inner: Arc::clone(&self.inner),
+            threads_per_chain: threads.max(1),
+        }
+    }
+
+    /// Threads each evaluator uses (see [`Posterior::with_threads_per_chain`]).
+    pub fn threads_per_chain(&self) -> usize {
+        self.threads_per_chain
     }
 
     /// Warnings binding the data raised (a field the model does not declare, …), in source
@@ -220,9 +239,11 @@ impl Posterior {
 
     /// A fresh evaluator of the log-density with its own scratch space.
     pub fn evaluator(&self) -> PosteriorEval {
+        let mut ws = Workspace::new(&self.inner.density);
+        ws.set_threads(self.threads_per_chain);
         PosteriorEval {
             post: self.clone(),
-            ws: Workspace::new(&self.inner.density),
+            ws,
             out: None,
             batch: None,
             perturbed: None,
