@@ -5,6 +5,7 @@
 //! [`tangent`] runs the reverse sweep on dual numbers for Hessian-vector products.
 
 mod backward;
+mod cost;
 mod dense;
 mod forward;
 mod gemm;
@@ -16,6 +17,7 @@ pub mod tangent;
 mod term;
 
 pub use backward::{backward, backward_weighted};
+pub use cost::{cost, Cost};
 pub use forward::{forward, term_label, Eval};
 pub use kinks::kink_sides;
 

@@ -7,12 +7,20 @@
 //! (tens of ns) out of microsecond calls. Log-density and gradient samples alternate, so a change
 //! in machine load hits both and their ratio stays honest. The table reports the median over
 //! samples, with the minimum and the quartiles to show the spread.
+//!
+//! Distance to the floor. The network's cost (flops and transcendental evaluations of one call,
+//! counted from the lowered program) over this core's speed measured in the same run — a
+//! 512 × 512 × 512 dgemm for the flop rate, the tanh kernel with its derivative on an
+//! L1-resident buffer for the transcendentals' — gives the floor of one gradient: the time it
+//! would take were every flop as fast as a large matrix product's and every transcendental as
+//! fast as the kernel's in cache. The median over the floor says how far the gradient is from it.
 
 use super::check::{bind, load};
 use super::{Failure, ModelArgs, Output};
 use crate::density::Density;
+use crate::math::activation::tanh_in_place_with_grad;
 use crate::math::kernel::SimdPath;
-use crate::posterior::PosteriorEval;
+use crate::posterior::{Cost, PosteriorEval};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::fmt::Write as _;
@@ -139,6 +147,110 @@ pub fn measure(
     (Timing::from_samples(tv, bv), Timing::from_samples(tg, bg))
 }
 
+/// Side of the square dgemm that measures the flop rate.
+const DGEMM_N: usize = 512;
+
+/// Timed repetitions of the dgemm (after one warm-up); the fastest counts.
+const DGEMM_REPS: usize = 3;
+
+/// Elements of the buffer the tanh kernel is timed on: with its derivative 2 × 16 KiB, inside
+/// any current core's L1 data cache.
+const TANH_LEN: usize = 2048;
+
+/// The speed of this core, measured in the same run as the timings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Peak {
+    /// Flops per second of a large dgemm (matrixmultiply, the fastest of [`DGEMM_REPS`]).
+    pub flops_per_second: f64,
+    /// Seconds per element of the tanh kernel with its derivative on an L1-resident buffer.
+    pub seconds_per_transcendental: f64,
+}
+
+/// Measures [`Peak`] in about a tenth of a second: a [`DGEMM_N`]³ dgemm, warm-up then the best
+/// of [`DGEMM_REPS`], and the tanh kernel over [`TANH_LEN`] elements, the best of 20 batches of
+/// 50 passes.
+pub fn measure_peak() -> Peak {
+    let n = DGEMM_N;
+    let a: Vec<f64> = (0..n * n).map(|i| (i % 17) as f64 * 0.0625 - 0.5).collect();
+    let b: Vec<f64> = (0..n * n)
+        .map(|i| (i % 13) as f64 * 0.0625 - 0.375)
+        .collect();
+    let mut c = vec![0.0; n * n];
+    let stride = n as isize;
+    let mut dgemm = || {
+        let start = Instant::now();
+        // SAFETY: a, b and c are n × n row-major (row stride n, column stride 1), as passed.
+        unsafe {
+            matrixmultiply::dgemm(
+                n,
+                n,
+                n,
+                1.0,
+                a.as_ptr(),
+                stride,
+                1,
+                b.as_ptr(),
+                stride,
+                1,
+                0.0,
+                c.as_mut_ptr(),
+                stride,
+                1,
+            );
+        }
+        black_box(&c);
+        start.elapsed().as_secs_f64()
+    };
+    dgemm();
+    let best = (0..DGEMM_REPS)
+        .map(|_| dgemm())
+        .fold(f64::INFINITY, f64::min);
+    let flops = 2.0 * (n * n * n) as f64;
+
+    // Values in (−3, 3), where tanh takes its general path; applied in place again and again
+    // they shrink towards 0 but stay far from subnormal over the passes timed here.
+    let mut z: Vec<f64> = (0..TANH_LEN).map(|i| (i % 61) as f64 * 0.1 - 3.0).collect();
+    let mut dz = vec![0.0; TANH_LEN];
+    let passes = 50;
+    let mut batch = || {
+        let start = Instant::now();
+        for _ in 0..passes {
+            tanh_in_place_with_grad(black_box(&mut z), &mut dz);
+        }
+        black_box(&dz);
+        start.elapsed().as_secs_f64()
+    };
+    batch();
+    let tanh_best = (0..20).map(|_| batch()).fold(f64::INFINITY, f64::min);
+    Peak {
+        flops_per_second: flops / best,
+        seconds_per_transcendental: tanh_best / (passes * TANH_LEN) as f64,
+    }
+}
+
+/// A gradient's time against its floor.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Distance {
+    /// Seconds: the gradient's flops at the dgemm's rate plus its transcendental evaluations at
+    /// the kernel's.
+    pub floor: f64,
+    /// Flops per second achieved: the gradient's flops over its median time.
+    pub achieved: f64,
+    /// Median time over the floor (1 is the floor itself).
+    pub ratio: f64,
+}
+
+/// How far a gradient of `cost` taking `median` seconds is from its floor on `peak`.
+pub fn distance(cost: &Cost, peak: &Peak, median: f64) -> Distance {
+    let floor = cost.gradient_flops as f64 / peak.flops_per_second
+        + cost.transcendentals as f64 * peak.seconds_per_transcendental;
+    Distance {
+        floor,
+        achieved: cost.gradient_flops as f64 / median,
+        ratio: median / floor,
+    }
+}
+
 /// Seconds as a short human duration (ns, µs, ms, s) with three significant digits.
 pub fn human(seconds: f64) -> String {
     let (v, unit) = if seconds < 1e-6 {
@@ -245,6 +357,32 @@ pub fn bench(args: &BenchArgs) -> Result<Output, Failure> {
         g.median / v.median,
         1.0 / g.median
     );
+    let cost = post.cost();
+    let peak = measure_peak();
+    let d = distance(&cost, &peak, g.median);
+    let _ = writeln!(
+        out,
+        "cost: {} flops per gradient, {} per log-density; {} transcendentals (exp, tanh, log, …) per call",
+        cost.gradient_flops, cost.log_density_flops, cost.transcendentals
+    );
+    let _ = writeln!(
+        out,
+        "this core: {:.1} GFLOP/s (dgemm {DGEMM_N}³, best of {DGEMM_REPS}); tanh kernel {:.2} ns per element ({TANH_LEN} in L1)",
+        peak.flops_per_second * 1e-9,
+        peak.seconds_per_transcendental * 1e9
+    );
+    let _ = writeln!(
+        out,
+        "{:<12} {:>10}  gradient flops at the dgemm rate + transcendentals at the kernel rate",
+        "floor",
+        human(d.floor)
+    );
+    let _ = writeln!(
+        out,
+        "gradient at {:.2} GFLOP/s; median / floor: {:.2}",
+        d.achieved * 1e-9,
+        d.ratio
+    );
     Ok(Output {
         stdout: out,
         stderr,
@@ -292,6 +430,10 @@ mod tests {
             "gradient",
             "gradient / log-density:",
             "1 thread; SIMD path ",
+            "cost: ",
+            "this core: ",
+            "floor ",
+            "gradient at ",
         ] {
             assert!(
                 out.stdout.lines().any(|l| l.starts_with(line)),
@@ -310,6 +452,39 @@ mod tests {
         let err = bench(&args(model.to_str().expect("utf-8"), 1)).expect_err("no data");
         assert_eq!(err.code, super::super::EXIT_USAGE);
         assert!(err.message.contains("give --data"), "{}", err.message);
+    }
+
+    #[test]
+    fn floor_is_flops_at_the_dgemm_rate_plus_transcendentals_at_the_kernel_rate() {
+        let cost = Cost {
+            log_density_flops: 1_000_000,
+            gradient_flops: 3_000_000,
+            transcendentals: 50_000,
+        };
+        let peak = Peak {
+            flops_per_second: 20e9,
+            seconds_per_transcendental: 2e-9,
+        };
+        // 3e6 flops / 20e9 per s = 150 µs; 50,000 × 2 ns = 100 µs; floor 250 µs.
+        // A 1 ms gradient: 3e6 / 1e-3 s = 3 GFLOP/s achieved, 1 ms / 250 µs = 4 × the floor.
+        let d = distance(&cost, &peak, 1e-3);
+        assert!((d.floor - 250e-6).abs() < 1e-15, "{d:?}");
+        assert!((d.achieved - 3e9).abs() < 1e-3, "{d:?}");
+        assert!((d.ratio - 4.0).abs() < 1e-12, "{d:?}");
+    }
+
+    #[test]
+    fn peak_is_measured_quickly_and_is_plausible() {
+        let start = Instant::now();
+        let peak = measure_peak();
+        // Well under half a second (generously, for a loaded test machine), at speeds between
+        // an old core's and a future one's.
+        assert!(start.elapsed().as_secs_f64() < 2.0, "{:?}", start.elapsed());
+        assert!((1e8..1e12).contains(&peak.flops_per_second), "{peak:?}");
+        assert!(
+            (1e-11..1e-7).contains(&peak.seconds_per_transcendental),
+            "{peak:?}"
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@ use crate::ir::CheckedModel;
 use crate::lower::{lower, lower_anchored, lower_outputs, row_symbol, Program, Sizes, SlotKind};
 use std::sync::{Arc, Mutex};
 
+pub use crate::autodiff::Cost;
 pub use crate::lower::{ParamLayout, UnconstrainError};
 pub use predictive::Predictive;
 
@@ -180,6 +181,12 @@ impl Posterior {
     /// The lowered log-density program.
     pub fn program(&self) -> &Program {
         &self.inner.density
+    }
+
+    /// Flops and transcendental evaluations of one log-density and one gradient of the
+    /// full-data program, as `autodiff::cost` counts them.
+    pub fn cost(&self) -> Cost {
+        crate::autodiff::cost(&self.inner.density)
     }
 
     /// The program computing the stored quantities (parameters, then predict outputs).
