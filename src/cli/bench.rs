@@ -46,6 +46,9 @@ pub struct BenchArgs {
     /// Seed of the random point θ, drawn uniform(−2, 2) on the unconstrained scale.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Threads the gradient splits a large layer's work over, as `sample --threads-per-chain`.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub threads: u64,
 }
 
 /// Timings of one quantity, seconds per call.
@@ -304,7 +307,8 @@ pub fn bench(args: &BenchArgs) -> Result<Output, Failure> {
     };
     let dim = post.layout().dim();
     let theta = bench_theta(dim, args.seed);
-    let mut eval = post.evaluator();
+    let threads = args.threads as usize;
+    let mut eval = post.with_threads_per_chain(threads).evaluator();
     let mut grad = vec![0.0; dim];
     let lp = eval.log_density_grad(&theta, &mut grad).map_err(|e| {
         Failure::model(format!(
@@ -330,7 +334,12 @@ pub fn bench(args: &BenchArgs) -> Result<Output, Failure> {
     let simd = SimdPath::current();
     let _ = writeln!(
         out,
-        "1 thread; SIMD path {} (this CPU: up to {}; BNNPPL_SIMD caps it)",
+        "{}; SIMD path {} (this CPU: up to {}; BNNPPL_SIMD caps it)",
+        if threads == 1 {
+            "1 thread".to_string()
+        } else {
+            format!("{threads} threads")
+        },
         simd.name(),
         SimdPath::detected().name()
     );
@@ -410,6 +419,7 @@ mod tests {
             reps: Some(reps),
             seconds: 1.0,
             seed: 1,
+            threads: 1,
         }
     }
 
