@@ -6,10 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 seed="${1:-1}"
 cargo build --release --quiet
+mkdir -p target/bench-ess
 for m in bnn_toy_test bnn_mlp50_test; do
   out="target/bench-ess/$m"
   start=$(date +%s.%N)
-  ./target/release/bnnppl sample "bench/ess/$m.bnn" --chains 2 --seed "$seed" --quiet --output "$out" > "$out.log" 2>&1 || { cat "$out.log"; exit 1; }
+  ./target/release/bnnppl sample "bench/ess/$m.bnn" --chains 2 --seed "$seed" --quiet --output "$out" --overwrite > "$out.log" 2>&1 || { cat "$out.log"; exit 1; }
   end=$(date +%s.%N)
   python3 - "$m" "$out" "$start" "$end" <<'PY'
 import csv, sys

@@ -83,6 +83,10 @@ pub fn run_watched<E: Engine>(
         interrupt: interrupt.clone(),
         progress: Some(hook),
     };
+    // As the command line does by default: a large data set's gradient uses the cores the
+    // running chains leave over (the draws are the same bits for any number of threads).
+    let posterior =
+        &posterior.with_threads_per_chain(posterior.auto_threads_per_chain(threads, chains));
     let factory = MemoryFactory {
         posterior: posterior.clone(),
         save: Save::All,

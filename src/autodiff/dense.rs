@@ -165,6 +165,13 @@ fn axpys_range<const ACC: bool>(
     }
 }
 
+/// Whether the forward product of a layer with `rows` rows and `fan_in` inputs runs in more
+/// than one chunk of rows, so that handing each finished piece to the activation saves a pass
+/// over Z; with one chunk, one activation call over all of Z costs less than one per column.
+pub fn fuses_activation(rows: usize, fan_in: usize) -> bool {
+    rows > chunk_rows(fan_in)
+}
+
 /// Rows per chunk of [`forward_direct`]: the chunk's inputs (fan-in × chunk values, about
 /// 16 KiB) stay in L1 while every output column is computed over them, and each output's
 /// segment is still in L1 when the activation runs on it. A multiple of [`BLOCK`].

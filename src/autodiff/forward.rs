@@ -132,21 +132,22 @@ pub fn forward<const PARTIALS: bool>(
                         }
                         _ => scalar::activate(act, piece),
                     };
+                    let fused = act != crate::ir::Activation::Identity
+                        && dense::fuses_activation(rows, xs.cols);
                     dense::forward(
                         &before[xs.range()],
                         &before[wsl.range()],
                         bias.map(|b| &before[p.slots[b].slot.range()]),
-                        z,
+                        &mut *z,
                         rows,
                         xs.cols,
                         os.cols,
-                        if act == crate::ir::Activation::Identity {
-                            None
-                        } else {
-                            Some(&activate)
-                        },
+                        if fused { Some(&activate) } else { None },
                         pool,
                     );
+                    if !fused && act != crate::ir::Activation::Identity {
+                        activate(0, 0, z);
+                    }
                 }
                 LayerKind::Dropout { .. } => {
                     let (xs, os) = (p.slots[*x].slot, p.slots[*out].slot);

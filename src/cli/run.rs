@@ -175,21 +175,6 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
     .clone()
 }
 
-/// Likelihood rows from which a run splits each gradient over threads by default.
-pub const AUTO_THREADS_ROWS: usize = 10_000;
-
-/// The default threads per chain: with at least [`AUTO_THREADS_ROWS`] rows, the cores left
-/// over when the chains running at once (`threads` workers, by default one per chain up to the
-/// cores) have one each; otherwise 1. Chains × threads per chain stays within the cores.
-pub fn threads_per_chain(rows: usize, threads: Option<usize>, chains: usize) -> usize {
-    if rows < AUTO_THREADS_ROWS {
-        return 1;
-    }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let running = threads.unwrap_or(cores).clamp(1, chains.max(1));
-    (cores / running).max(1)
-}
-
 /// How a command asks for a run.
 pub struct RunSpec<'a> {
     /// The posterior.
@@ -208,7 +193,7 @@ pub struct RunSpec<'a> {
     /// Worker threads.
     pub threads: Option<usize>,
     /// Threads per chain for a large layer's matrix work; `None` chooses (see
-    /// [`threads_per_chain`]).
+    /// [`Posterior::auto_threads_per_chain`]).
     pub threads_per_chain: Option<usize>,
     /// No progress bars.
     pub quiet: bool,
@@ -254,7 +239,8 @@ pub fn run_with<E: Engine>(
     let every: Vec<usize> = (0..engine.chains()).collect();
     let chain_ids = spec.chain_ids.clone().unwrap_or_else(|| every.clone());
     let per_chain = spec.threads_per_chain.unwrap_or_else(|| {
-        threads_per_chain(spec.posterior.n_rows(), spec.threads, chain_ids.len())
+        spec.posterior
+            .auto_threads_per_chain(spec.threads, chain_ids.len())
     });
     let posterior = spec.posterior.with_threads_per_chain(per_chain);
     let spec = RunSpec {

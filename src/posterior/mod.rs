@@ -51,6 +51,10 @@ struct Inner {
     last_layer: Vec<usize>,
 }
 
+/// Likelihood rows from which a run splits each gradient over threads by default
+/// ([`Posterior::auto_threads_per_chain`]).
+pub const AUTO_THREADS_ROWS: usize = 10_000;
+
 /// A model bound to data. Cheap to clone (shared); implements [`Target`].
 #[derive(Debug, Clone)]
 pub struct Posterior {
@@ -159,6 +163,19 @@ impl Posterior {
             inner: Arc::clone(&self.inner),
             threads_per_chain: threads.max(1),
         }
+    }
+
+    /// The default threads per chain for `chains` chains run on `threads` worker threads (by
+    /// default one per chain, up to the cores): with at least [`AUTO_THREADS_ROWS`] rows, the
+    /// cores left over when every chain running at once has one; otherwise 1. Chains × threads
+    /// per chain stays within the cores.
+    pub fn auto_threads_per_chain(&self, threads: Option<usize>, chains: usize) -> usize {
+        if self.n_rows() < AUTO_THREADS_ROWS {
+            return 1;
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let running = threads.unwrap_or(cores).clamp(1, chains.max(1));
+        (cores / running).max(1)
     }
 
     /// Threads each evaluator uses (see [`Posterior::with_threads_per_chain`]).
