@@ -1,7 +1,7 @@
 //! A gradient split over threads (`--threads-per-chain`, issue 15) is the same bits as on one
 //! thread: on a network whose layers are large enough to be split (by output columns, and by
-//! input columns where the layer's input needs a gradient), at many points, and a NUTS run
-//! writes the same draws for T = 1, 2 and 3.
+//! input columns where the layer's input needs a gradient) and whose adjoints are cleared in
+//! parallel, at many points, and a NUTS run writes the same draws for T = 1, 2 and 3.
 
 use bnnppl::api::Model;
 use bnnppl::density::Density;
@@ -9,16 +9,17 @@ use rand::{RngExt, SeedableRng};
 use std::path::PathBuf;
 use std::process::Command;
 
-/// 9 → 60 tanh → 8 tanh → 1 on 2,600 rows: the first layer's reverse sweep (≈1.4 M
-/// multiply-adds, no input gradient) splits by output columns, the second's (≈1.25 M, input
-/// gradient wanted) by input columns, and both forward products by output columns.
+/// 9 → 110 tanh → 8 tanh → 1 on 2,600 rows: the first layer's reverse sweep (≈2.6 M
+/// multiply-adds, no input gradient) splits by output columns, the second's (≈2.3 M, input
+/// gradient wanted) by input columns, both forward products by output columns, and the
+/// adjoints to clear (more than 2¹⁸ values) are split too.
 const MODEL: &str = "\
 data {
   x: matrix[N, D]
   y: vector[N]
 }
 network f {
-  dense(60, tanh)
+  dense(110, tanh)
   dense(8, tanh)
   dense(1)
 }

@@ -102,9 +102,24 @@ impl Workspace {
             .write_row_major(&mut self.vals, values);
     }
 
+    /// Zeroes the adjoints of every slot that carries a gradient; a large area (a big layer's
+    /// activations) is split over the pool's threads.
     pub(crate) fn clear_adjoints(&mut self) {
+        /// Values from which clearing is worth waking the pool (2 MiB).
+        const PARALLEL_ZERO: usize = 1 << 18;
         for r in &self.zero {
-            self.adj[r.clone()].fill(0.0);
+            match self.pool.as_deref() {
+                Some(pool) if r.len() >= PARALLEL_ZERO => {
+                    let parts = pool.threads();
+                    let area = pool::Shared64(self.adj[r.clone()].as_mut_ptr());
+                    let n = r.len();
+                    pool.run(&|p| {
+                        // SAFETY: the parts' shares of 0..n are disjoint ranges of the area.
+                        unsafe { area.slice(pool::share(n, parts, p)) }.fill(0.0);
+                    });
+                }
+                _ => self.adj[r.clone()].fill(0.0),
+            }
         }
     }
 }
