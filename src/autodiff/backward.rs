@@ -42,8 +42,11 @@ fn sweep(p: &Program, ws: &mut Workspace, prior_w: f64, lik_scale: f64, grad: &m
         prior_w,
         lik_scale,
         grad,
-        &mut ws.scratch,
-        ws.pool.as_deref(),
+        Room {
+            scratch: &mut ws.scratch,
+            pool: ws.pool.as_deref(),
+            fresh: &ws.fresh,
+        },
     );
 }
 
@@ -130,6 +133,7 @@ pub(crate) fn dense_reverse_kernels<T: SweepScalar>(
         dw,
         db,
         dx,
+        dx_fresh,
     } = r;
     if let Some(d) = deriv {
         for (gi, di) in g.iter_mut().zip(d) {
@@ -138,6 +142,10 @@ pub(crate) fn dense_reverse_kernels<T: SweepScalar>(
     }
     if let Some(db) = db {
         T::bias_grad(g, db, rows);
+    }
+    let mut dx = dx;
+    if let (Some(dx), true) = (dx.as_deref_mut(), dx_fresh) {
+        dx.fill(T::from(0.0));
     }
     T::weight_grad(g, x, dw, rows, fan_in, width);
     if let Some(dx) = dx {
@@ -161,6 +169,20 @@ pub(crate) struct DenseReverse<'a, T> {
     pub db: Option<&'a mut [T]>,
     /// dX, added to, when the inputs need a gradient.
     pub dx: Option<&'a mut [T]>,
+    /// dX holds no contributions yet and was not cleared: written, not added to.
+    pub dx_fresh: bool,
+}
+
+/// What a reverse sweep may use besides the arena: room for the f64 kernels, threads to split
+/// large layers over, and which dense layers write their input's adjoint rather than add to it
+/// (see `Workspace`; empty: every layer adds).
+pub(crate) struct Room<'a> {
+    /// Scratch values for the f64 kernels.
+    pub scratch: &'a mut [f64],
+    /// Threads for large layers.
+    pub pool: Option<&'a Pool>,
+    /// Per instruction, whether a dense layer writes dX.
+    pub fresh: &'a [bool],
 }
 
 impl SweepScalar for f64 {
@@ -195,7 +217,6 @@ impl SweepScalar for Dual64 {}
 /// The reverse sweep proper over any [`SweepScalar`]: the values and saved partials in `vals`,
 /// the adjoints in `adj` (same layout), ∇θ written into `grad`.
 #[inline]
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn sweep_over<T: SweepScalar>(
     p: &Program,
     vals: &[T],
@@ -203,10 +224,14 @@ pub(crate) fn sweep_over<T: SweepScalar>(
     prior_w: f64,
     lik_scale: f64,
     grad: &mut [T],
-    scratch: &mut [f64],
-    pool: Option<&Pool>,
+    room: Room<'_>,
 ) {
-    for ins in p.instrs.iter().rev() {
+    let Room {
+        scratch,
+        pool,
+        fresh,
+    } = room;
+    for (index, ins) in p.instrs.iter().enumerate().rev() {
         match ins {
             Instr::Constrain {
                 theta,
@@ -275,6 +300,7 @@ pub(crate) fn sweep_over<T: SweepScalar>(
                             dw,
                             db: bias.map(|_| db),
                             dx: p.slots[*x].needs_grad.then_some(dx),
+                            dx_fresh: fresh.get(index).copied().unwrap_or(false),
                         },
                         (rows, fan_in, width),
                         scratch,

@@ -192,6 +192,28 @@ pub(super) fn finish_dot(
     total
 }
 
+/// dX[span, i] += Σ_o W[o, i]·G[span, o], or = when `fresh` (dX not cleared: the layer is its
+/// only contributor); the two give the same bits on a cleared dX.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn input_rows(
+    fresh: bool,
+    w: &[f64],
+    g: &[f64],
+    rows: usize,
+    width: usize,
+    i: usize,
+    span: Range<usize>,
+    dxcol: &mut [f64],
+) {
+    let coef = |o: usize| w[i * width + o];
+    if fresh {
+        axpys_range::<false>(0.0, coef, g, rows, span, dxcol, 0);
+    } else {
+        axpys_range::<true>(0.0, coef, g, rows, span, dxcol, 0);
+    }
+}
+
 /// What one part of the fused pass works on: G's columns `outs` (`g`, and act′ `deriv` for the
 /// same columns), the weight accumulators of those outputs (`acc_w`, weight (o, i) at
 /// ((o − outs.start)·fan_in + i)·8) and their bias accumulators (`acc_b`), and, when the part
@@ -202,6 +224,7 @@ struct Part<'a> {
     acc_w: &'a mut [f64],
     acc_b: Option<&'a mut [f64]>,
     dx: Option<&'a mut [f64]>,
+    dx_fresh: bool,
 }
 
 widest! {
@@ -216,6 +239,7 @@ widest! {
             acc_w,
             mut acc_b,
             mut dx,
+            dx_fresh,
         } = part;
         let fan_in = x.len() / rows;
         let (first, n_out) = (outs.start, outs.len());
@@ -246,7 +270,7 @@ widest! {
             dots_into(g, first, x, acc_w, at, rows, outs.clone(), 0..fan_in, lo..hi.min(full8));
             if let Some(dx) = dx.as_deref_mut() {
                 for (i, dxcol) in dx.chunks_exact_mut(rows).enumerate() {
-                    axpys_range::<true>(0.0, |o| w[i * width + o], g, rows, lo..hi, dxcol, 0);
+                    input_rows(dx_fresh, w, g, rows, width, i, lo..hi, dxcol);
                 }
             }
             lo = hi;
@@ -282,6 +306,7 @@ fn one_pass(
         dw,
         db,
         dx,
+        dx_fresh,
     } = r;
     acc_w.fill(0.0);
     acc_b.fill(0.0);
@@ -292,6 +317,7 @@ fn one_pass(
         acc_w: &mut *acc_w,
         acc_b: with_bias.then_some(&mut *acc_b),
         dx,
+        dx_fresh,
     };
     fused(part, 0..width, x, w, rows, width);
     if let Some(db) = db {
@@ -320,6 +346,7 @@ fn by_outputs(
         dw,
         db,
         dx: _,
+        dx_fresh: _,
     } = r;
     acc_w.fill(0.0);
     acc_b.fill(0.0);
@@ -350,6 +377,7 @@ fn by_outputs(
             acc_w,
             acc_b: with_bias.then_some(acc_b),
             dx: None,
+            dx_fresh: false,
         };
         fused(part, outs, x, w, rows, width);
     });
@@ -379,6 +407,7 @@ fn by_inputs(
         dw,
         mut db,
         dx,
+        dx_fresh,
     } = r;
     let dx = dx.expect("internal: by_inputs computes dX");
     let parts = pool.threads();
@@ -418,7 +447,7 @@ fn by_inputs(
                 dxp.slice(ins.start * rows..ins.end * rows),
             )
         };
-        by_inputs_part(g, x, w, acc, dx, ins, rows, width);
+        by_inputs_part(g, x, w, acc, dx, ins, (rows, width), dx_fresh);
     });
     reduce_weights(acc_w, |o, i| (i * width + o) * 8, g, x, dw, rows);
 }
@@ -434,9 +463,10 @@ widest! {
         acc: &mut [f64],
         dx: &mut [f64],
         ins: Range<usize>,
-        rows: usize,
-        width: usize,
+        shape: (usize, usize),
+        dx_fresh: bool,
     ) {
+        let (rows, width) = shape;
         let fan_in = x.len() / rows;
         let first = ins.start;
         let at = move |o: usize, i: usize| ((i - first) * width + o) * 8;
@@ -447,8 +477,7 @@ widest! {
             let hi = (lo + chunk).min(rows);
             dots_into(g, 0, x, acc, at, rows, 0..width, ins.clone(), lo..hi.min(full8));
             for (k, dxcol) in dx.chunks_exact_mut(rows).enumerate() {
-                let i = first + k;
-                axpys_range::<true>(0.0, |o| w[i * width + o], g, rows, lo..hi, dxcol, 0);
+                input_rows(dx_fresh, w, g, rows, width, first + k, lo..hi, dxcol);
             }
             lo = hi;
         }
@@ -488,10 +517,12 @@ mod tests {
             .into_iter()
             .flat_map(|s| pools.iter().map(move |p| (s, p)))
         {
-            for (with_deriv, with_bias, with_dx) in [
-                (true, true, true),
-                (false, false, false),
-                (true, true, false),
+            // `fresh`: dX not cleared (NaN here) and written, against the kernels adding to 0.
+            for (with_deriv, with_bias, with_dx, fresh) in [
+                (true, true, true, false),
+                (true, true, true, true),
+                (false, false, false, false),
+                (true, true, false, false),
             ] {
                 let g0 = values(rows * width, 1);
                 let d = values(rows * width, 2);
@@ -503,11 +534,15 @@ mod tests {
                 if with_deriv {
                     g_ref.iter_mut().zip(&d).for_each(|(gi, di)| *gi *= *di);
                 }
-                let (mut dw_ref, mut db_ref, mut dx_ref) = (
-                    start(width * fan_in, 1),
-                    start(width, 2),
-                    start(rows * fan_in, 3),
-                );
+                let dx_start = |garbage: f64| {
+                    if fresh {
+                        vec![garbage; rows * fan_in]
+                    } else {
+                        start(rows * fan_in, 3)
+                    }
+                };
+                let (mut dw_ref, mut db_ref, mut dx_ref) =
+                    (start(width * fan_in, 1), start(width, 2), dx_start(0.0));
                 bias_grad(&g_ref, &mut db_ref, rows);
                 weight_grad(&g_ref, &x, &mut dw_ref, rows, fan_in, width);
                 input_grad(&g_ref, &w, &mut dx_ref, rows, fan_in, width);
@@ -516,7 +551,7 @@ mod tests {
                 let (mut dw, mut db, mut dx) = (
                     start(width * fan_in, 1),
                     start(width, 2),
-                    start(rows * fan_in, 3),
+                    dx_start(f64::NAN),
                 );
                 let mut scratch = vec![f64::NAN; backward_scratch(rows, fan_in, width)];
                 backward(
@@ -528,6 +563,7 @@ mod tests {
                         dw: &mut dw,
                         db: with_bias.then_some(&mut db[..]),
                         dx: with_dx.then_some(&mut dx[..]),
+                        dx_fresh: fresh,
                     },
                     rows,
                     fan_in,
@@ -537,7 +573,7 @@ mod tests {
                 );
                 let threads = pool.as_ref().map_or(1, Pool::threads);
                 let case = format!(
-                    "{rows} × {fan_in} → {width}, {with_deriv} {with_bias} {with_dx}, {threads} threads"
+                    "{rows} × {fan_in} → {width}, {with_deriv} {with_bias} {with_dx} {fresh}, {threads} threads"
                 );
                 assert_eq!(g, g_ref, "G, {case}");
                 assert_eq!(dw, dw_ref, "dW, {case}");

@@ -37,16 +37,95 @@ pub struct Workspace {
     scratch: Vec<f64>,
     /// Threads the matrix kernels split large layers over (`None`: the calling thread only).
     pool: Option<std::sync::Arc<pool::Pool>>,
+    /// Per instruction: a dense layer that is the only reader of its input, whose input's
+    /// adjoint it therefore writes rather than adds to (that adjoint is not cleared).
+    fresh: Vec<bool>,
+}
+
+/// Per instruction of `p`, whether it is a dense layer whose input carries a gradient, is read
+/// by no other instruction, and shares no arena place with another slot: in the reverse sweep
+/// that layer is the input adjoint's only contributor, so it can write dX = G·W instead of
+/// clearing dX and adding to it (a pass over a big layer's activations saved twice).
+fn fresh_inputs(p: &Program) -> Vec<bool> {
+    let mut uses = vec![0usize; p.slots.len()];
+    for ins in &p.instrs {
+        let mut count = |s: usize| uses[s] += 1;
+        match ins {
+            Instr::Constrain { .. } => {}
+            Instr::Layer { kind, x, .. } => {
+                count(*x);
+                match kind {
+                    LayerKind::Dense { weight, bias, .. } => {
+                        count(*weight);
+                        if let Some(b) = bias {
+                            count(*b);
+                        }
+                    }
+                    LayerKind::Dropout { .. } => {}
+                }
+            }
+            Instr::Unary { x, .. }
+            | Instr::Column { x, .. }
+            | Instr::Element { x, .. }
+            | Instr::Reduce { x, .. } => count(*x),
+            Instr::Binary { a, b, .. } | Instr::Dot { a, b, .. } => {
+                count(*a);
+                count(*b);
+            }
+            Instr::MatVec { m, v, .. } => {
+                count(*m);
+                count(*v);
+            }
+            Instr::Term { target, args, .. } => {
+                count(*target);
+                args.iter().for_each(|&a| count(a));
+            }
+            Instr::Categorical { target, logits, .. } => {
+                count(*target);
+                count(*logits);
+            }
+            Instr::Draw { args, .. } => args.iter().for_each(|&a| count(a)),
+        }
+    }
+    let alone = |s: usize| {
+        let r = p.slots[s].slot.range();
+        p.slots.iter().enumerate().all(|(k, o)| {
+            let q = o.slot.range();
+            k == s || q.is_empty() || q.end <= r.start || r.end <= q.start
+        })
+    };
+    p.instrs
+        .iter()
+        .map(|ins| match ins {
+            Instr::Layer {
+                kind: LayerKind::Dense { .. },
+                x,
+                ..
+            } => p.slots[*x].needs_grad && uses[*x] == 1 && alone(*x),
+            _ => false,
+        })
+        .collect()
 }
 
 impl Workspace {
     /// A workspace for `program`, holding a copy of its constants and data.
     pub fn new(program: &Program) -> Workspace {
+        let fresh = fresh_inputs(program);
+        let written: Vec<usize> = program
+            .instrs
+            .iter()
+            .zip(&fresh)
+            .filter_map(|(ins, &f)| match ins {
+                Instr::Layer { x, .. } if f => Some(*x),
+                _ => None,
+            })
+            .collect();
         let mut zero: Vec<std::ops::Range<usize>> = program
             .slots
             .iter()
-            .filter(|s| s.needs_grad)
-            .map(|s| s.slot.range())
+            .enumerate()
+            .filter(|(k, s)| s.needs_grad && !written.contains(k))
+            .map(|(_, s)| s.slot.range())
             .collect();
         zero.sort_by_key(|r| r.start);
         // Merge adjacent ranges so clearing is a few memsets.
@@ -80,6 +159,7 @@ impl Workspace {
             zero: merged,
             scratch: vec![0.0; scratch],
             pool: None,
+            fresh,
         }
     }
 

@@ -265,7 +265,12 @@ pub fn hessian_vector(
     let zero = Dual64::from_re(0.0);
     let mut adj = vec![zero; vals.len()];
     let mut grad = vec![zero; theta.len()];
-    sweep_over(p, &vals, &mut adj, prior_w, lik_w, &mut grad, &mut [], None);
+    let room = super::backward::Room {
+        scratch: &mut [],
+        pool: None,
+        fresh: &[],
+    };
+    sweep_over(p, &vals, &mut adj, prior_w, lik_w, &mut grad, room);
     (
         grad.iter().map(|g| g.re).collect(),
         grad.iter().map(|g| g.eps).collect(),
