@@ -110,9 +110,9 @@ pub fn forward<const PARTIALS: bool>(
                     let (before, rest) = vals.split_at_mut(os.offset);
                     let act = *activation;
                     // The activation runs on each piece of Z as the product finishes it (maybe
-                    // on several threads); its partials go to the same place in the area at
-                    // `deriv`, after Z.
-                    let (z, partials) = if act == crate::ir::Activation::Identity {
+                    // on several threads); with `PARTIALS`, its partials go to the same place in
+                    // the area at `deriv`, after Z.
+                    let (z, partials) = if act == crate::ir::Activation::Identity || !PARTIALS {
                         (&mut rest[..n], None)
                     } else {
                         assert!(
@@ -123,14 +123,14 @@ pub fn forward<const PARTIALS: bool>(
                         (&mut z[..n], Some(Shared64(tail[..n].as_mut_ptr())))
                     };
                     let activate = |o: usize, r0: usize, piece: &mut [f64]| match partials {
-                        Some(d) if PARTIALS => {
+                        Some(d) => {
                             let at = o * rows + r0;
                             // SAFETY: `d` points at n values; pieces are disjoint and each is
                             // handed over once, so this range is touched by nobody else.
                             let d = unsafe { d.slice(at..at + piece.len()) };
                             scalar::activate_with_grad(act, piece, d);
                         }
-                        _ => scalar::activate(act, piece),
+                        None => scalar::activate(act, piece),
                     };
                     let fused = act != crate::ir::Activation::Identity
                         && dense::fuses_activation(rows, xs.cols);
