@@ -3,8 +3,10 @@
 //! says which path it took, on every path this CPU has.
 
 use bnnppl::math::kernel::SimdPath;
-use std::path::PathBuf;
 use std::process::Command;
+
+mod common;
+use common::draws_of;
 
 /// The paths this CPU can run, narrowest first.
 fn paths() -> Vec<SimdPath> {
@@ -25,15 +27,6 @@ fn bnnppl(simd: &str, args: &[&str]) -> (String, String) {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "BNNPPL_SIMD={simd}: {stdout}{stderr}");
     (stdout, stderr)
-}
-
-/// A chain file without CmdStan's closing timing block (the elapsed seconds).
-fn draws_of(path: &PathBuf) -> String {
-    let text = std::fs::read_to_string(path).expect("chain file");
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[test]

@@ -6,8 +6,10 @@
 use bnnppl::api::Model;
 use bnnppl::density::Density;
 use rand::{RngExt, SeedableRng};
-use std::path::PathBuf;
 use std::process::Command;
+
+mod common;
+use common::draws_of;
 
 /// 9 → 110 tanh → 8 tanh → 1 on 2,600 rows: the first layer's reverse sweep (≈2.6 M
 /// multiply-adds, no input gradient) splits by output columns, the second's (≈2.3 M, input
@@ -85,15 +87,6 @@ fn the_gradient_is_the_same_bits_on_any_number_of_threads() {
             assert_eq!(lp_only.to_bits(), lp1_only.to_bits(), "{} threads", k + 2);
         }
     }
-}
-
-/// The draws of a chain file, without the comment lines (which hold the elapsed seconds).
-fn draws_of(path: &PathBuf) -> String {
-    let text = std::fs::read_to_string(path).expect("chain file");
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[test]

@@ -222,7 +222,8 @@ widest! {
     }
 }
 
-/// Multiply-adds from which a layer's forward product is split over the pool's threads.
+/// Multiply-adds from which a layer's forward product or reverse sweep is split over the pool's
+/// threads (below, waking the threads costs more than it saves).
 const PARALLEL_MACS: usize = 1 << 20;
 
 /// [`forward_direct`] over all of Z, split over `pool`'s threads when it is large: by output

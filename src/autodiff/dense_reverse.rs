@@ -4,7 +4,7 @@
 
 use super::super::backward::{dense_reverse_kernels, DenseReverse};
 use super::super::pool::{share, Pool, Shared64};
-use super::{axpys_range, sum, tree_sum, use_gemm, widest, LANES};
+use super::{axpys_range, sum, tree_sum, use_gemm, widest, LANES, PARALLEL_MACS};
 use std::ops::Range;
 
 /// Rows per chunk: the chunk's G and X columns ((fan-in + width) × chunk values, about
@@ -24,10 +24,6 @@ pub fn backward_scratch(rows: usize, fan_in: usize, width: usize) -> usize {
         width * fan_in * 8 + width * LANES
     }
 }
-
-/// Multiply-adds from which a layer's reverse sweep is split over the pool's threads (below,
-/// waking the threads costs more than it saves).
-const PARALLEL_MACS: usize = 1 << 20;
 
 /// G = dL/dA ⊙ act′(Z), then db += column sums of G, dW += Gᵀ·X and dX += G·W. Where every
 /// product is small enough for the direct loops and `scratch` holds [`backward_scratch`]
@@ -57,7 +53,7 @@ pub(crate) fn backward(
     let (acc_w, rest) = scratch.split_at_mut(width * fan_in * 8);
     let acc_b = &mut rest[..width * LANES];
     match pool {
-        None => one_pass(r, rows, fan_in, width, acc_w, acc_b),
+        None => one_pass(r, rows, width, acc_w, acc_b),
         Some(pool) => {
             if r.dx.is_none() {
                 by_outputs(r, rows, fan_in, width, acc_w, acc_b, pool)
@@ -293,7 +289,6 @@ fn reduce_bias(acc_b: &[f64], g: &[f64], db: &mut [f64], rows: usize) {
 fn one_pass(
     r: DenseReverse<'_, f64>,
     rows: usize,
-    fan_in: usize,
     width: usize,
     acc_w: &mut [f64],
     acc_b: &mut [f64],
@@ -320,6 +315,21 @@ fn one_pass(
         dx_fresh,
     };
     fused(part, 0..width, x, w, rows, width);
+    reduce_by_outputs(acc_w, acc_b, g, x, dw, db, rows);
+}
+
+/// The end of [`one_pass`] and [`by_outputs`]: db and dW from accumulators laid out by output
+/// (weight (o, i) at (o·fan_in + i)·8) and the finished G.
+fn reduce_by_outputs(
+    acc_w: &mut [f64],
+    acc_b: &[f64],
+    g: &[f64],
+    x: &[f64],
+    dw: &mut [f64],
+    db: Option<&mut [f64]>,
+    rows: usize,
+) {
+    let fan_in = x.len() / rows;
     if let Some(db) = db {
         reduce_bias(acc_b, g, db, rows);
     }
@@ -381,10 +391,7 @@ fn by_outputs(
         };
         fused(part, outs, x, w, rows, width);
     });
-    if let Some(db) = db {
-        reduce_bias(acc_b, g, db, rows);
-    }
-    reduce_weights(acc_w, |o, i| (o * fan_in + i) * 8, g, x, dw, rows);
+    reduce_by_outputs(acc_w, acc_b, g, x, dw, db, rows);
 }
 
 /// dX wanted: first each thread finishes G and sums it for its share of the output columns;

@@ -149,3 +149,12 @@ pub fn golden(name: &str, got: &str) {
         .unwrap_or_else(|e| panic!("{}: {e}; run with BLESS=1", path.display()));
     assert_eq!(want, got, "{} differs", path.display());
 }
+
+/// The draws of a chain file, without the comment lines (which hold the elapsed seconds).
+pub fn draws_of(path: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(path).expect("chain file");
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
