@@ -9,19 +9,22 @@
 //! resampled from 4 paths with Stan's defaults. Monte Carlo error on 1000 draws is about 0.03
 //! sd for the mean and 2 % for the sd, far inside both limits.
 //!
-//! Three posteriors fail that rule, for reasons of Pathfinder's, not of the tolerance, and are
+//! Two posteriors fail that rule, for reasons of Pathfinder's, not of the tolerance, and are
 //! listed in [`NOT_GAUSSIAN_ENOUGH`] instead of loosening it; for each the test requires that
 //! Pathfinder's own diagnostic flags it (Pareto k̂ > 0.7), and for every other one that it
-//! passes (their k̂ are 0.67 or below with this seed):
+//! passes (their k̂ are 0.58 or below with this seed):
 //!
-//! - `kilpisjarvi_mod-kilpisjarvi`: intercept and slope on raw years (≈ 2000) correlate at
-//!   ≈ −1 (condition number ~10⁸); L-BFGS's relative-objective test stops it far from the
-//!   mode along the ridge (mean off by 2 sd, sd 98 % too small, k̂ 0.78).
 //! - `eight_schools-eight_schools_noncentered`: τ's posterior is far from Gaussian on the log
-//!   scale; the local Gaussians miss μ's spread (μ off by 0.74 sd, sd 37 % small, k̂ 0.84), as
+//!   scale; the local Gaussians miss μ's spread (μ off by 0.76 sd, sd 38 % small, k̂ 0.81), as
 //!   the Pathfinder paper reports for hierarchical models.
-//! - `nes1972-nes`: the means pass, but beta.1's sd is 28 % small with k̂ 0.88: the weights
+//! - `nes1972-nes`: the means pass, but beta.1's sd is 28 % small with k̂ 0.85: the weights
 //!   are unreliable and resampling with replacement repeats few draws.
+//!
+//! `kilpisjarvi_mod-kilpisjarvi` (intercept and slope on shifted years, correlated at −0.99999)
+//! was a third until a path stopped at its first iteration with a change in log p below 10⁻¹²
+//! relative: there L-BFGS stalls while it learns the ridge, 2 sds short of the mode, and the
+//! path's Gaussians were 60 times too narrow (k̂ 0.78). Paths now stop after five such
+//! iterations in a row, and it passes (means within 0.05 sd, sds within 3 %, k̂ 0.35).
 
 mod common;
 #[path = "support/posteriordb.rs"]
@@ -139,11 +142,7 @@ fn posteriordb_failures(name: &str) -> (Vec<String>, Option<f64>) {
 }
 
 /// The posteriordb posteriors where Pathfinder is not expected to pass (module doc).
-const NOT_GAUSSIAN_ENOUGH: [&str; 3] = [
-    "kilpisjarvi_mod-kilpisjarvi",
-    "eight_schools-eight_schools_noncentered",
-    "nes1972-nes",
-];
+const NOT_GAUSSIAN_ENOUGH: [&str; 2] = ["eight_schools-eight_schools_noncentered", "nes1972-nes"];
 
 #[test]
 fn pathfinder_draws_match_the_posteriordb_references() {

@@ -104,7 +104,7 @@ pub struct FitArgs {
     pub particles: usize,
     /// svi: stop when the smoothed ELBO changes by less than this fraction over 100 steps
     /// (default 0: never); pathfinder: L-BFGS stops when log p changes by less than this
-    /// fraction in an iteration (default 1e-12).
+    /// fraction in five iterations in a row (default 1e-12).
     #[arg(long, help_heading = "SVI")]
     pub tol: Option<f64>,
     /// svi: initial scale of the guide (every diagonal scale).

@@ -4,10 +4,11 @@
 //!
 //! Minimizes f(θ) = −log p(θ) with the two-loop recursion for the search direction
 //! [NW06, Algorithm 7.4], the initial Hessian scaled by γ = sᵀy / yᵀy [NW06, eq. 7.20], and a
-//! backtracking line search for the Armijo condition f(θ + αd) ≤ f(θ) + c₁ α ∇fᵀd
-//! [NW06, Algorithm 3.1]. A pair (s, y) is kept only when sᵀy > 0, so the implied inverse
-//! Hessian stays positive definite without a Wolfe search. A non-finite value during the line
-//! search counts as a failed trial point.
+//! line search for the Armijo condition f(θ + αd) ≤ f(θ) + c₁ α ∇fᵀd: backtracking
+//! [NW06, Algorithm 3.1], after doubling a full step that meets the condition while the slope
+//! along d is still steep (the bracketing phase of [NW06, Algorithm 3.5]). A pair (s, y) is kept
+//! only when sᵀy > 0, so the implied inverse Hessian stays positive definite. A non-finite value
+//! during the line search counts as a failed trial point.
 //!
 //! Near the optimum the decrease Armijo's condition asks for is below the rounding of f; a
 //! point is then also accepted under Hager & Zhang's approximate Wolfe conditions [HZ05]: f no
@@ -25,6 +26,8 @@ use crate::density::{Density, DensityError};
 const C1: f64 = 1e-4;
 /// Halvings of the step before the line search gives up.
 const MAX_HALVINGS: usize = 60;
+/// Doublings of the full step at most (2⁴⁰ ≈ 10¹²).
+const MAX_DOUBLINGS: usize = 40;
 /// Relative size of rounding in f that the approximate Wolfe test forgives.
 const F_ROUNDING: f64 = 1e-12;
 /// The curvature constant σ of the approximate Wolfe test: the slope along the direction must
@@ -110,6 +113,7 @@ pub fn lbfgs_path<D: Density + ?Sized>(
     g.iter_mut().for_each(|x| *x = -*x);
     let mut pairs: VecDeque<(Vec<f64>, Vec<f64>, f64)> = VecDeque::with_capacity(memory);
     let (mut dir, mut trial, mut g_trial) = (vec![0.0; d], vec![0.0; d], vec![0.0; d]);
+    let (mut kept, mut g_kept) = (vec![0.0; d], vec![0.0; d]);
     let mut alphas = vec![0.0; memory.max(1)];
     let mut out = LbfgsOutcome {
         iterations: 0,
@@ -154,34 +158,65 @@ pub fn lbfgs_path<D: Density + ?Sized>(
             }
             slope = dot(&g, &dir);
         }
-        // Backtracking for Armijo's condition [NW06, Algorithm 3.1].
+        // Backtracking for Armijo's condition [NW06, Algorithm 3.1], after an expansion
+        // phase: while the full step satisfies Armijo's condition but the slope along the
+        // direction is still steeper than σ of its start (the weak Wolfe curvature condition
+        // fails), the step is doubled, and the last doubled step that still satisfies Armijo's
+        // condition is taken [NW06, §3.5's bracketing phase, without the zoom]. Without it an
+        // iterate on a long ridge (a condition number of 10⁸ or more) takes steps γ shrinks to
+        // nothing, and log p stalls for dozens of iterations short of the mode.
         let mut alpha = 1.0;
         let mut accepted = None;
-        for _ in 0..MAX_HALVINGS {
+        let mut expanding = true;
+        let mut doublings = 0;
+        // log p at the step held in (`kept`, `g_kept`), the last doubled one.
+        let mut kept_lp = None;
+        for _ in 0..MAX_HALVINGS + MAX_DOUBLINGS {
             for ((t, x), di) in trial.iter_mut().zip(theta.iter()).zip(&dir) {
                 *t = x + alpha * di;
             }
             evaluations += 1;
-            match density.log_density_grad(&trial, &mut g_trial) {
-                Ok(lp_trial) if -lp_trial <= f + C1 * alpha * slope => {
+            let lp_trial = match density.log_density_grad(&trial, &mut g_trial) {
+                Ok(lp_trial) => Some(lp_trial),
+                Err(e) if e.is_recoverable() => None,
+                Err(e) => return Err((k, e)),
+            };
+            match lp_trial {
+                Some(lp_trial) if -lp_trial <= f + C1 * alpha * slope => {
+                    // ∇f(θ + αd)ᵀd = −∇log p(θ + αd)ᵀd, compared with σ times the start's.
+                    let steep = -dot(&g_trial, &dir) < SIGMA * slope;
+                    if expanding && steep && doublings < MAX_DOUBLINGS {
+                        kept.copy_from_slice(&trial);
+                        g_kept.copy_from_slice(&g_trial);
+                        kept_lp = Some(lp_trial);
+                        doublings += 1;
+                        alpha *= 2.0;
+                        continue;
+                    }
                     accepted = Some(lp_trial);
+                    break;
+                }
+                _ if kept_lp.is_some() => {
+                    // The doubling went too far: take the last step that did not.
+                    std::mem::swap(&mut trial, &mut kept);
+                    std::mem::swap(&mut g_trial, &mut g_kept);
+                    accepted = kept_lp;
                     break;
                 }
                 // Near the optimum the decrease Armijo asks for falls below the rounding of f:
                 // accept a point whose value is no worse up to that rounding and whose slope
                 // along the direction has shrunk to σ of its start (after [HZ05]'s approximate
                 // Wolfe conditions, with a two-sided slope test).
-                Ok(lp_trial)
+                Some(lp_trial)
                     if -lp_trial <= f + F_ROUNDING * (1.0 + f.abs())
                         && dot(&g_trial, &dir).abs() <= -SIGMA * slope =>
                 {
                     accepted = Some(lp_trial);
                     break;
                 }
-                Ok(_) => {}
-                Err(e) if e.is_recoverable() => {}
-                Err(e) => return Err((k, e)),
+                _ => {}
             }
+            expanding = false;
             alpha *= 0.5;
         }
         out.evaluations = evaluations;
@@ -269,6 +304,27 @@ mod tests {
             lbfgs(&mut density, &mut theta, 100, 5, 1e-12, &mut |_, _, _| true).expect("runs");
         assert!(out.converged);
         assert!((theta[0] - m[0]).abs() < 1e-11 && (theta[1] - m[1]).abs() < 1e-11);
+    }
+
+    #[test]
+    fn a_full_step_that_is_too_short_is_doubled_until_the_slope_has_shrunk() {
+        // log p = −(θ − 1000)² / (2·10⁶) from θ = 0: ∇log p = 10⁻³, and the first direction
+        // is the gradient over max(‖∇‖, 1), so the full step reaches only θ = 10⁻³. The slope
+        // (1000 − θ)/10⁶ falls to σ = 0.9 of its start at θ = 100, so the step α·10⁻³ is
+        // doubled until α ≥ 10⁵: α = 2¹⁷ = 131072, θ₁ = 131.072 (Armijo holds there: the
+        // decrease 0.122 beats c₁·α·slope = 1.3·10⁻⁵). Backtracking alone would stop at 10⁻³.
+        let mut density = FnDensity::new(1, |t: &[f64], g: &mut [f64]| {
+            g[0] = -(t[0] - 1000.0) / 1e6;
+            -(t[0] - 1000.0).powi(2) / 2e6
+        });
+        let mut theta = [0.0];
+        let mut first = None;
+        lbfgs_path(&mut density, &mut theta, 1, 5, 1e-12, &mut |it| {
+            first = Some(it.theta[0]);
+            true
+        })
+        .expect("runs");
+        assert_eq!(first, Some(131.072));
     }
 
     #[test]

@@ -35,6 +35,13 @@ use gaussian::{History, LocalGaussian};
 
 /// Mixed into the seed of the paths, so they are streams of their own (not a sampler's).
 const PATH_SALT: u64 = 0x5bd1_e995_27d4_eb2f;
+/// Iterations in a row whose change in log p is below the relative tolerance before a path
+/// stops. Stan stops at the first; on a long ridge (kilpisjarvi's intercept and slope, correlated
+/// at −0.99999) one iteration can change log p by 10⁻¹³ relative while L-BFGS is still learning
+/// the ridge's curvature, dozens of iterations and 2 posterior sds short of the mode, and the
+/// path's Gaussians there are 60 times too narrow. At a true optimum the gradient test or the
+/// next iterations' changes, all at the rounding of log p, end the path a few iterations later.
+pub const STALLED_ITERATIONS: usize = 5;
 /// Mixed into the seed of the resampling.
 const RESAMPLE_SALT: u64 = 0x94d0_49bb_1331_11eb;
 
@@ -51,7 +58,8 @@ pub struct Pathfinder {
     pub elbo_draws: usize,
     /// L-BFGS iterations per path at most (Stan's `max_lbfgs_iters`).
     pub max_iters: usize,
-    /// L-BFGS stops when log p changes by less than `tol`·max(1, |log p|) in an iteration.
+    /// L-BFGS stops when log p changes by less than `tol`·max(1, |log p|) in each of
+    /// [`STALLED_ITERATIONS`] iterations in a row.
     pub tol: f64,
     /// L-BFGS stops when ‖∇log p‖ falls below this (Stan's `tol_grad`).
     pub grad_tol: f64,
@@ -212,6 +220,7 @@ impl Pathfinder {
         let mut grads = vec![start.grad.clone()];
         let mut theta = start.theta;
         let mut last = start.log_density;
+        let mut stalled = 0;
         let tol = self.tol;
         let outcome = lbfgs_path(
             density,
@@ -224,7 +233,8 @@ impl Pathfinder {
                 grads.push(it.grad.to_vec());
                 let small = (it.log_density - last).abs() < tol * it.log_density.abs().max(1.0);
                 last = it.log_density;
-                !small && !stop()
+                stalled = if small { stalled + 1 } else { 0 };
+                stalled < STALLED_ITERATIONS && !stop()
             },
         )
         .map_err(|(k, e)| Self::fatal(chain, k)(e))?;
