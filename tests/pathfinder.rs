@@ -184,9 +184,10 @@ fn nuts_from_pathfinder_starts_still_recovers_an_exact_posterior() {
     firsts.sort_by(f64::total_cmp);
     firsts.dedup();
     assert_eq!(firsts.len(), 4, "{:?}", starts.theta);
+    // Pathfinder's default warmup, 925 draws without Stan's initial buffer.
     let nuts = Nuts {
         chains: 4,
-        warmup: 1000,
+        warmup: init.default_warmup(),
         draws: 1000,
         seed: 1,
         init,
@@ -209,9 +210,10 @@ fn nuts_from_pathfinder_starts_recovers_a_correlated_linear_regression() {
     }
     .starts(&post, 4)
     .expect("starts");
+    // Pathfinder's default warmup, 925 draws without Stan's initial buffer.
     let nuts = Nuts {
         chains: 4,
-        warmup: 1000,
+        warmup: init.default_warmup(),
         draws: 1000,
         seed: 2,
         init,
@@ -287,14 +289,51 @@ fn every_path_failing_is_an_error_and_nothing_is_written() {
     assert!(!dir.exists(), "{} was left behind", dir.display());
 }
 
+/// `bnnppl sample models/linear_regression.bnn ARGS --quiet --output <tmp NAME>`, which must
+/// succeed; returns the output directory and stderr.
+fn sample_linear(name: &str, args: &[&str]) -> (std::path::PathBuf, String) {
+    let dir = tmp(name);
+    let out = dir.to_string_lossy().to_string();
+    let mut all = vec!["sample", "models/linear_regression.bnn"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--quiet", "--output", &out]);
+    let (code, _, err) = bnnppl(&all);
+    assert_eq!(code, 0, "{err}");
+    (dir, err)
+}
+
+#[test]
+fn sample_init_pathfinder_defaults_to_a_warmup_without_the_initial_buffer() {
+    // 1000 − 75: the chain file's header records the warmup run; an explicit --warmup stands.
+    let header = |name: &str, extra: &[&str]| {
+        let mut args = vec!["--draws", "10", "--chains", "1"];
+        args.extend_from_slice(extra);
+        let (dir, _) = sample_linear(name, &args);
+        let text = std::fs::read_to_string(dir.join("chain_1.csv")).expect("chain_1.csv");
+        let _ = std::fs::remove_dir_all(&dir);
+        text.lines()
+            .find(|l| l.starts_with("# num_warmup"))
+            .expect("num_warmup line")
+            .to_string()
+    };
+    assert_eq!(
+        header("pf-warmup-default", &["--init", "pathfinder"]),
+        "# num_warmup = 925"
+    );
+    assert_eq!(
+        header(
+            "pf-warmup-given",
+            &["--init", "pathfinder", "--warmup", "1000"]
+        ),
+        "# num_warmup = 1000"
+    );
+    assert_eq!(header("random-warmup-default", &[]), "# num_warmup = 1000");
+}
+
 #[test]
 fn sample_init_pathfinder_runs_and_a_chain_alone_repeats_the_full_run() {
     let run = |name: &str, extra: &[&str]| {
-        let dir = tmp(name);
-        let out = dir.to_string_lossy().to_string();
         let mut args = vec![
-            "sample",
-            "models/linear_regression.bnn",
             "--init",
             "pathfinder",
             "--warmup",
@@ -303,13 +342,9 @@ fn sample_init_pathfinder_runs_and_a_chain_alone_repeats_the_full_run() {
             "50",
             "--chains",
             "2",
-            "--quiet",
-            "--output",
-            &out,
         ];
         args.extend_from_slice(extra);
-        let (code, _, err) = bnnppl(&args);
-        assert_eq!(code, 0, "{err}");
+        let (dir, err) = sample_linear(name, &args);
         assert!(err.contains("Pathfinder init:"), "{err}");
         dir
     };

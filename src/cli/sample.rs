@@ -7,7 +7,9 @@ use super::run::{run, run_with, write_file, OutputArgs, RunSpec, SaveKind};
 use super::{Failure, ModelArgs, Output, EXIT_INTERRUPTED};
 use crate::draws::Checkpoints;
 use crate::engine::swag::parse_schedule;
-use crate::engine::{Decay, Dynamics, Hmc, Init, MassMatrix, Nuts, Pathfinder, Sgmcmc};
+use crate::engine::{
+    Decay, Dynamics, Hmc, Init, MassMatrix, Nuts, Pathfinder, Sgmcmc, STAN_WARMUP,
+};
 use crate::posterior::{Posterior, UnconstrainError};
 use clap::ValueEnum;
 
@@ -54,9 +56,11 @@ pub struct SampleArgs {
     /// run with the same seed, so chains can run as separate processes.
     #[arg(long)]
     pub chain_id: Option<usize>,
-    /// Warmup draws per chain.
-    #[arg(long, default_value_t = 1000)]
-    pub warmup: usize,
+    /// Warmup draws per chain. Default 1000; with `--init pathfinder` NUTS and HMC default to
+    /// 925, Stan's 1000 without its 75-draw initial buffer: chains that start at Pathfinder
+    /// draws are in the typical set already, so their first slow window begins at once.
+    #[arg(long)]
+    pub warmup: Option<usize>,
     /// Draws per chain after warmup.
     #[arg(long, default_value_t = 1000)]
     pub draws: usize,
@@ -241,6 +245,7 @@ pub fn sample(args: &SampleArgs) -> Result<Output, Failure> {
         return Err(Failure::usage("error: --chains must be at least 1"));
     }
     let init = sampler_init(&args.init, &post, args.seed, args.chains)?;
+    let warmup = args.warmup.unwrap_or_else(|| init.default_warmup());
     let chain_ids: Vec<usize> = match args.chain_id {
         Some(0) => return Err(Failure::usage("error: --chain-id counts from 1")),
         Some(k) => vec![k - 1],
@@ -267,7 +272,7 @@ pub fn sample(args: &SampleArgs) -> Result<Output, Failure> {
         EngineKind::Nuts => run_with(
             &Nuts {
                 chains: args.chains,
-                warmup: args.warmup,
+                warmup,
                 draws: args.draws,
                 max_depth: args.max_depth,
                 target_accept: args.target_accept,
@@ -286,7 +291,7 @@ pub fn sample(args: &SampleArgs) -> Result<Output, Failure> {
         EngineKind::Hmc => run(
             &Hmc {
                 chains: args.chains,
-                warmup: args.warmup,
+                warmup,
                 draws: args.draws,
                 n_leapfrog: args.steps,
                 target_accept: args.target_accept,
@@ -310,7 +315,7 @@ pub fn sample(args: &SampleArgs) -> Result<Output, Failure> {
                     EngineKind::Sgld | EngineKind::Nuts | EngineKind::Hmc => Dynamics::Sgld,
                 },
                 chains: args.chains,
-                burn_in: args.burn_in.unwrap_or(args.warmup),
+                burn_in: args.burn_in.unwrap_or(args.warmup.unwrap_or(STAN_WARMUP)),
                 draws: args.draws,
                 thin: args.thin,
                 step_size: args.step_size,

@@ -6,6 +6,8 @@
 //! - [Stan] Stan Reference Manual, "HMC algorithm parameters": automatic parameter tuning;
 //!   stan/mcmc/windowed_adaptation.hpp, var_adaptation.hpp, stepsize_adaptation.hpp.
 
+use super::init::{Init, STAN_INIT_BUFFER};
+
 /// Dual averaging of log ε toward a target mean acceptance statistic δ [HG14, Alg. 5].
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct DualAveraging {
@@ -94,7 +96,7 @@ impl WarmupWindows {
     /// window. Below 20 draws a variance estimate would be mostly noise, so the mass matrix
     /// is not adapted at all (`base_window == 0`).
     pub(crate) fn stan(warmup: usize) -> Self {
-        let (init_buffer, base_window, term_buffer) = (75, 25, 50);
+        let (init_buffer, base_window, term_buffer) = (STAN_INIT_BUFFER, 25, 50);
         if warmup < 20 {
             return WarmupWindows {
                 init_buffer: warmup,
@@ -115,6 +117,44 @@ impl WarmupWindows {
             init_buffer,
             base_window,
             term_buffer,
+        }
+    }
+
+    /// Stan's schedule without its initial buffer, for a chain that starts in the typical set
+    /// (at a Pathfinder draw). The buffer's one job is to carry a chain from an arbitrary start
+    /// to the typical set while the step size settles, before any draw can inform the mass
+    /// matrix; such a chain is there already, so its first slow window begins at once. Slow
+    /// windows from 25 doubling and the 50-draw terminal buffer as in [`Self::stan`]; with
+    /// fewer than 25 + 50 = 75 draws, a 10 % terminal buffer and one slow window; below 20,
+    /// the step size alone, as there.
+    pub(crate) fn from_typical_set(warmup: usize) -> Self {
+        let stan = Self::stan(warmup);
+        if stan.base_window == 0 {
+            return stan;
+        }
+        let (base_window, term_buffer) = (25, 50);
+        if base_window + term_buffer > warmup {
+            let term_buffer = (0.1 * warmup as f64) as usize;
+            return WarmupWindows {
+                init_buffer: 0,
+                base_window: warmup - term_buffer,
+                term_buffer,
+            };
+        }
+        WarmupWindows {
+            init_buffer: 0,
+            base_window,
+            term_buffer,
+        }
+    }
+
+    /// The schedule of a chain that starts at `init`: [`Self::from_typical_set`] from
+    /// Pathfinder draws, [`Self::stan`] from anywhere else (a mode, reached by the MAP warm
+    /// start, is not in the typical set of a posterior with more than a few dimensions).
+    pub(crate) fn for_start(warmup: usize, init: &Init) -> Self {
+        match init {
+            Init::Pathfinder(_) => Self::from_typical_set(warmup),
+            Init::Random { .. } | Init::User(_) | Init::Map { .. } => Self::stan(warmup),
         }
     }
 }
@@ -138,8 +178,8 @@ pub(crate) struct WindowedVariance {
 }
 
 impl WindowedVariance {
-    pub(crate) fn new(num_warmup: usize, dim: usize) -> Self {
-        let windows = WarmupWindows::stan(num_warmup);
+    /// The estimator for `num_warmup` draws in `windows`, over `dim` coordinates.
+    pub(crate) fn new(num_warmup: usize, windows: WarmupWindows, dim: usize) -> Self {
         WindowedVariance {
             num_warmup,
             windows,
@@ -252,12 +292,49 @@ mod tests {
     fn stan_default_windows_for_1000_warmup_draws() {
         // Stan: 75 fast, then slow windows 25, 50, 100, 200, 500 (the last stretched from 400
         // because a following 800 would not fit before the terminal buffer), then 50 fast.
-        let mut w = WindowedVariance::new(1000, 1);
+        let mut w = WindowedVariance::new(1000, WarmupWindows::stan(1000), 1);
         let mut inv_mass = [1.0];
         let ends: Vec<usize> = (0..1000)
             .filter(|&i| w.learn(&[i as f64], &mut inv_mass))
             .collect();
         assert_eq!(ends, vec![99, 149, 249, 449, 949]);
+    }
+
+    #[test]
+    fn a_start_in_the_typical_set_skips_the_initial_buffer() {
+        // Pathfinder's default warmup, 925 = 1000 − 75: slow windows 25, 50, 100, 200 end at
+        // draws 24, 74, 174, 374; the next, 400, is stretched to 500 because a following 800
+        // would not fit before the 50-draw terminal buffer (last slow draw 925 − 50 − 1 = 874).
+        let init = Init::Pathfinder(vec![vec![0.0]]);
+        let windows = WarmupWindows::for_start(925, &init);
+        assert_eq!(
+            windows,
+            WarmupWindows {
+                init_buffer: 0,
+                base_window: 25,
+                term_buffer: 50
+            }
+        );
+        let mut w = WindowedVariance::new(925, windows, 1);
+        let mut inv_mass = [1.0];
+        let ends: Vec<usize> = (0..925)
+            .filter(|&i| w.learn(&[i as f64], &mut inv_mass))
+            .collect();
+        assert_eq!(ends, vec![24, 74, 174, 374, 874]);
+        // Every other start keeps Stan's schedule; short runs shrink as Stan's do.
+        assert_eq!(
+            WarmupWindows::for_start(925, &Init::default()),
+            WarmupWindows::stan(925)
+        );
+        assert_eq!(
+            WarmupWindows::from_typical_set(50),
+            WarmupWindows {
+                init_buffer: 0,
+                base_window: 45,
+                term_buffer: 5
+            }
+        );
+        assert_eq!(WarmupWindows::from_typical_set(19), WarmupWindows::stan(19));
     }
 
     #[test]
@@ -271,7 +348,7 @@ mod tests {
                 term_buffer: 10
             }
         );
-        let mut w = WindowedVariance::new(100, 1);
+        let mut w = WindowedVariance::new(100, WarmupWindows::stan(100), 1);
         let mut inv_mass = [1.0];
         let ends: Vec<usize> = (0..100)
             .filter(|&i| w.learn(&[i as f64], &mut inv_mass))
@@ -288,7 +365,7 @@ mod tests {
 
     #[test]
     fn no_mass_adaptation_below_20_draws() {
-        let mut w = WindowedVariance::new(19, 1);
+        let mut w = WindowedVariance::new(19, WarmupWindows::stan(19), 1);
         let mut inv_mass = [1.0];
         assert!((0..19).all(|i| !w.learn(&[i as f64], &mut inv_mass)));
         assert_eq!(inv_mass[0], 1.0);

@@ -7,7 +7,7 @@
 
 use rand::{Rng, RngExt};
 
-use super::adapt::{DualAveraging, WindowedVariance};
+use super::adapt::{DualAveraging, WarmupWindows, WindowedVariance};
 use super::init::{start_sampler, Init};
 use super::leapfrog::{draw_momentum, kinetic_energy, leapfrog};
 use super::rng::chain_rng;
@@ -141,7 +141,11 @@ impl Engine for Hmc {
         )
         .map_err(fatal(0))?;
         let mut dual = DualAveraging::new(self.target_accept, step_size);
-        let mut windows = WindowedVariance::new(self.warmup, dim);
+        let mut windows = WindowedVariance::new(
+            self.warmup,
+            WarmupWindows::for_start(self.warmup, &self.init),
+            dim,
+        );
 
         if self.warmup == 0 {
             out.adaptation_done(&Adaptation {

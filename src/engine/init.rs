@@ -39,6 +39,24 @@ pub enum Init {
     Pathfinder(Vec<Vec<f64>>),
 }
 
+/// Stan's number of warmup draws.
+pub const STAN_WARMUP: usize = 1000;
+/// Stan's initial buffer at that warmup, which a chain started in the typical set skips.
+pub const STAN_INIT_BUFFER: usize = 75;
+
+impl Init {
+    /// The warmup draws NUTS and static HMC run from this start unless told otherwise: Stan's
+    /// 1000, or 925 from Pathfinder draws, which start in the typical set and skip Stan's
+    /// 75-draw initial buffer (`WarmupWindows::for_start`), keeping its slow windows and
+    /// terminal buffer whole.
+    pub fn default_warmup(&self) -> usize {
+        match self {
+            Init::Pathfinder(_) => STAN_WARMUP - STAN_INIT_BUFFER,
+            Init::Random { .. } | Init::User(_) | Init::Map { .. } => STAN_WARMUP,
+        }
+    }
+}
+
 impl Default for Init {
     fn default() -> Self {
         Init::Random { radius: 2.0 }

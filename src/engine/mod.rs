@@ -57,7 +57,7 @@ pub mod swag;
 
 pub use checkpoint::{ChainState, Resume, RngState};
 pub use hmc::Hmc;
-pub use init::{Init, InitFailure, MAX_INIT_ATTEMPTS};
+pub use init::{Init, InitFailure, MAX_INIT_ATTEMPTS, STAN_INIT_BUFFER, STAN_WARMUP};
 pub use laplace::{Laplace, LaplaceResult};
 pub use map::{Ensemble, Map, MapResult, Optimizer};
 pub use mc_dropout::McDropout;

@@ -135,7 +135,7 @@ impl Nuts {
         if self.warmup == 0 {
             return o;
         }
-        let windows = WarmupWindows::stan(self.warmup);
+        let windows = WarmupWindows::for_start(self.warmup, &self.init);
         // nuts-rs takes the buffers as fractions and floors fraction · warmup; the half draw
         // makes the floor land exactly on Stan's counts.
         let fraction = |n: usize| (n as f64 + 0.5) / self.warmup as f64;
