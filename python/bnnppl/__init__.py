@@ -479,6 +479,7 @@ class Posterior:
         init: Any = None,
         map_steps: int = 300,
         threads: int | None = None,
+        threads_per_chain: int | None = None,
         batch_size: int | None = None,
         step_size: float = 1e-4,
         schedule: str = "constant",
@@ -504,6 +505,12 @@ class Posterior:
         them, as the SG-MCMC engines ignore ``max_depth``, ``target_accept``,
         ``mass_matrix`` and ``steps``.
 
+        ``threads``: worker threads for the chains (default one per chain, at most the number
+        of cores). ``threads_per_chain``: threads each chain splits a large layer's gradient
+        work over; the draws are the same bits for any number. Default, as ``bnnppl sample``:
+        with 10,000 rows or more, the cores left over when every chain running at once has
+        one; otherwise 1.
+
         ``init``: ``None`` (uniform(−2, 2) on the unconstrained scale), ``0`` (θ = 0),
         ``"map"`` (``map_steps`` Adam steps towards the mode first) or a dict of constrained
         values by parameter name. Returns ``arviz.InferenceData`` (posterior: every parameter
@@ -523,7 +530,7 @@ class Posterior:
             bar, seed, return_inferencedata,
             lambda: self._native.sample(
                 engine, chains, warmup, draws, max_depth, target_accept, mass_matrix, steps,
-                seed, init, map_steps, threads, sg, bar.callback,
+                seed, init, map_steps, threads, threads_per_chain, sg, bar.callback,
             ),
         )  # fmt: skip
 
@@ -581,6 +588,7 @@ class Posterior:
         grad_tol: float = 1e-3,
         members: int = 5,
         threads: int | None = None,
+        threads_per_chain: int | None = None,
         swag_steps: int = 1000,
         swag_lr: float = 0.002,
         swag_schedule: str = "constant",
@@ -624,12 +632,13 @@ class Posterior:
           is the curvature there (``hessian``: ``"full"``, ``"diag"`` or ``"last-layer"``,
           each optionally ``":ggn"``), and the log marginal likelihood.
         - ``"pathfinder"``: ``paths`` L-BFGS paths (at most ``max_iters`` iterations, ``history``
-          pairs, stopping when log p changes by less than ``tol``), the local Gaussian with the
+          pairs, stopping when log p changes by less than ``tol`` relative in five iterations in
+          a row), the local Gaussian with the
           best ELBO (``elbo_draws`` draws per iterate) on each, ``draws`` draws per path, then
           Pareto-smoothed importance resampling to ``draws``.
 
         SVI is :meth:`svi`. ``decay``: ``None``, ``"cosine"`` or ``"exp:RATE"``; ``threads``:
-        worker threads for the members. Returns what :meth:`sample` returns (one chain per
+        worker threads for the members; ``threads_per_chain``: as in :meth:`sample`. Returns what :meth:`sample` returns (one chain per
         member, only ``lp`` among the statistics), plus the fit summary as the group (or key)
         ``"fit"``: the trace ``log_density`` (with ``log_density_smoothed``, over ``step``;
         MC dropout's is ``dropout_objective``, the masked objective) and
@@ -650,6 +659,7 @@ class Posterior:
             "swag_rank": swag_rank, "svgd_particles": svgd_particles, "hessian": hessian,
             "paths": paths, "history": history, "elbo_draws": elbo_draws,
             "max_iters": max_iters, "tol": tol, "draws": draws, "seed": seed, "threads": threads,
+            "threads_per_chain": threads_per_chain,
         }  # fmt: skip
         bar = _Bar(progress, method, "step")
         return self._run(

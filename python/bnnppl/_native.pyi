@@ -75,6 +75,7 @@ class _FitSettings(TypedDict):
     draws: int
     seed: int
     threads: int | None
+    threads_per_chain: int | None
 
 @final
 class Model:
@@ -124,6 +125,7 @@ class Posterior:
         init: Any,
         map_steps: int,
         threads: int | None,
+        threads_per_chain: int | None,
         sg: _SgSettings,
         progress: _Progress,
     ) -> dict[str, Any]: ...

@@ -27,7 +27,7 @@ use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyFileNotFoundError, PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
-use run::{chains_to_py, run_watched, FitToPy};
+use run::{chains_to_py, run_watched, FitToPy, Threads};
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -286,6 +286,27 @@ struct FitSettings {
     draws: usize,
     seed: u64,
     threads: Option<usize>,
+    threads_per_chain: Option<usize>,
+}
+
+impl FitSettings {
+    /// `threads` and `threads_per_chain`, checked as the CLI checks its flags.
+    fn threads(&self) -> PyResult<Threads> {
+        Ok(Threads {
+            workers: self.threads,
+            per_chain: per_chain_setting(self.threads_per_chain)?,
+        })
+    }
+}
+
+/// `threads_per_chain`: `None` (the command line's default) or at least 1.
+fn per_chain_setting(threads_per_chain: Option<usize>) -> PyResult<Option<usize>> {
+    match threads_per_chain {
+        Some(0) => Err(PyValueError::new_err(
+            "threads_per_chain must be at least 1, got 0",
+        )),
+        t => Ok(t),
+    }
 }
 
 /// A setting's text parsed as the CLI parses its flag; a failure raises `ValueError` naming it.
@@ -346,7 +367,7 @@ fn run_to_py<'py, E>(
     engine: &E,
     posterior: &Posterior,
     seed: u64,
-    threads: Option<usize>,
+    threads: Threads,
     progress: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>>
 where
@@ -478,7 +499,7 @@ impl NativePosterior {
     /// or SG-MCMC (`"sgld"`, `"psgld"`, `"sghmc"`, on minibatches) with these settings; see
     /// `bnnppl sample`.
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (engine, chains, warmup, draws, max_depth, target_accept, mass_matrix, steps, seed, init, map_steps, threads, sg, progress))]
+    #[pyo3(signature = (engine, chains, warmup, draws, max_depth, target_accept, mass_matrix, steps, seed, init, map_steps, threads, threads_per_chain, sg, progress))]
     fn sample<'py>(
         &self,
         py: Python<'py>,
@@ -494,11 +515,16 @@ impl NativePosterior {
         init: Option<&Bound<'py, PyAny>>,
         map_steps: usize,
         threads: Option<usize>,
+        threads_per_chain: Option<usize>,
         sg: SgSettings,
         progress: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let init = parse_init(&self.posterior, init, map_steps)?;
         let post = &self.posterior;
+        let threads = Threads {
+            workers: threads,
+            per_chain: per_chain_setting(threads_per_chain)?,
+        };
         match engine {
             "nuts" => {
                 let mass_matrix = match mass_matrix {
@@ -620,7 +646,14 @@ impl NativePosterior {
             draws,
             ..Svi::default()
         };
-        run_to_py(py, &engine, &self.posterior, seed, None, progress)
+        run_to_py(
+            py,
+            &engine,
+            &self.posterior,
+            seed,
+            Threads::default(),
+            progress,
+        )
     }
 
     /// An optimization-based method (`method` as `bnnppl fit --method` spells it; SVI is
@@ -635,22 +668,22 @@ impl NativePosterior {
         let s = &settings;
         let post = &self.posterior;
         match method {
-            "map" => run_to_py(py, &s.map()?, post, s.seed, s.threads, progress),
+            "map" => run_to_py(py, &s.map()?, post, s.seed, s.threads()?, progress),
             "ensemble" | "anchored-ensemble" => {
                 let ensemble = Ensemble {
                     members: s.members()?,
                     map: s.map()?,
                     anchored: method == "anchored-ensemble",
                 };
-                run_to_py(py, &ensemble, post, s.seed, s.threads, progress)
+                run_to_py(py, &ensemble, post, s.seed, s.threads()?, progress)
             }
-            "swag" => run_to_py(py, &s.swag()?, post, s.seed, s.threads, progress),
+            "swag" => run_to_py(py, &s.swag()?, post, s.seed, s.threads()?, progress),
             "multiswag" => {
                 let multiswag = MultiSwag {
                     members: s.members()?,
                     swag: s.swag()?,
                 };
-                run_to_py(py, &multiswag, post, s.seed, s.threads, progress)
+                run_to_py(py, &multiswag, post, s.seed, s.threads()?, progress)
             }
             "mc-dropout" => {
                 if post.dropout_sites().is_empty() {
@@ -665,7 +698,7 @@ impl NativePosterior {
                     draws: s.draws,
                     members: 1,
                 };
-                let out = run_to_py(py, &mc, post, s.seed, s.threads, progress)?;
+                let out = run_to_py(py, &mc, post, s.seed, s.threads()?, progress)?;
                 // Its fit is MAP's, but the objective it traces is the masked one.
                 let fits = out
                     .get_item("fits")?
@@ -691,7 +724,7 @@ impl NativePosterior {
                     seed: s.seed,
                     ..Svgd::default()
                 };
-                run_to_py(py, &svgd, post, s.seed, s.threads, progress)
+                run_to_py(py, &svgd, post, s.seed, s.threads()?, progress)
             }
             "laplace" => {
                 let (structure, curvature) = setting("hessian", &s.hessian, parse_hessian)?;
@@ -708,7 +741,7 @@ impl NativePosterior {
                     curvature,
                     draws: s.draws,
                 };
-                run_to_py(py, &laplace, post, s.seed, s.threads, progress)
+                run_to_py(py, &laplace, post, s.seed, s.threads()?, progress)
             }
             "pathfinder" => {
                 let pathfinder = Pathfinder {
@@ -721,7 +754,7 @@ impl NativePosterior {
                     seed: s.seed,
                     ..Pathfinder::default()
                 };
-                run_to_py(py, &pathfinder, post, s.seed, s.threads, progress)
+                run_to_py(py, &pathfinder, post, s.seed, s.threads()?, progress)
             }
             other => Err(PyValueError::new_err(format!(
                 "method must be 'map', 'ensemble', 'anchored-ensemble', 'swag', 'multiswag', \

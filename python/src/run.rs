@@ -43,6 +43,17 @@ pub struct Watched<X> {
     pub raised: Option<PyErr>,
 }
 
+/// How many threads a run uses: worker threads for the chains (`None`: one per chain, at most
+/// the number of cores) and threads per chain for a large layer's matrix work (`None`: as the
+/// command line chooses, [`Posterior::auto_threads_per_chain`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Threads {
+    /// Worker threads for the chains.
+    pub workers: Option<usize>,
+    /// Threads each chain's gradient uses.
+    pub per_chain: Option<usize>,
+}
+
 /// Runs `engine` on `posterior` keeping every parameter and predict quantity in memory, with
 /// the predict block's draws seeded by `seed` — what the CLI's runs write to their chain files.
 /// `progress(done, total, divergences)` is called from this thread about every [`POLL`].
@@ -51,7 +62,7 @@ pub fn run_watched<E: Engine>(
     engine: &E,
     posterior: &Posterior,
     seed: u64,
-    threads: Option<usize>,
+    threads: Threads,
     progress: Option<&Bound<'_, PyAny>>,
 ) -> Watched<E::Fit> {
     let chains = engine.chains();
@@ -78,15 +89,17 @@ pub fn run_watched<E: Engine>(
     });
     let interrupt = Arc::new(AtomicBool::new(false));
     let control = RunControl {
-        threads,
+        threads: threads.workers,
         chain_ids: None,
         interrupt: interrupt.clone(),
         progress: Some(hook),
     };
     // As the command line does by default: a large data set's gradient uses the cores the
     // running chains leave over (the draws are the same bits for any number of threads).
-    let posterior =
-        &posterior.with_threads_per_chain(posterior.auto_threads_per_chain(threads, chains));
+    let per_chain = threads
+        .per_chain
+        .unwrap_or_else(|| posterior.auto_threads_per_chain(threads.workers, chains));
+    let posterior = &posterior.with_threads_per_chain(per_chain);
     let factory = MemoryFactory {
         posterior: posterior.clone(),
         save: Save::All,

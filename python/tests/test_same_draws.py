@@ -120,3 +120,32 @@ def test_a_full_rank_guide_starts_where_the_clis_does(cli, tmp_path, init):
     cli("svi", MODELS / "eight_schools.bnn", "--guide", "full-rank", "--steps", 150,
         "--draws", 20, "--seed", 4, *flags, "--output", tmp_path, "--quiet")  # fmt: skip
     assert_same_draws(idata, [tmp_path / "chain_1.csv"], stats=False)
+
+
+# 9 → 110 tanh → 8 tanh → 1 on 2,600 rows: large enough that a chain's gradient is split over
+# threads (tests/threads_per_chain.rs uses the same shape).
+WIDE = """
+data { x: matrix[N, D]  y: vector[N] }
+network f { dense(110, tanh) dense(8, tanh) dense(1) }
+param { sigma: real<lower=0> }
+prior { f.weight ~ normal(0, 1)  f.bias ~ normal(0, 1)  sigma ~ normal(0, 1) }
+likelihood { y ~ normal(f(x), sigma) }
+"""
+
+
+def test_threads_per_chain_gives_the_same_draws_and_zero_is_refused():
+    rng = np.random.default_rng(15)
+    x = rng.uniform(-2.0, 2.0, size=(2600, 9))
+    y = np.sin(x[:, 0]) + 0.3 * x[:, 1] + rng.uniform(-0.1, 0.1, size=2600)
+    post = bnnppl.Model.from_string(WIDE, name="wide.bnn").bind({"x": x, "y": y})
+    runs = [
+        post.sample(chains=1, warmup=20, draws=10, seed=3, max_depth=3, threads_per_chain=t,
+                    return_inferencedata=False)
+        for t in (1, 2)
+    ]  # fmt: skip
+    for key in ("f.0.weight", "sigma"):
+        np.testing.assert_array_equal(runs[0]["posterior"][key], runs[1]["posterior"][key])
+    with pytest.raises(ValueError, match="threads_per_chain must be at least 1"):
+        post.sample(chains=1, warmup=2, draws=2, threads_per_chain=0)
+    with pytest.raises(ValueError, match="threads_per_chain must be at least 1"):
+        post.fit("map", steps=2, threads_per_chain=0)
