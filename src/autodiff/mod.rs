@@ -10,7 +10,7 @@ mod dense;
 mod forward;
 mod gemm;
 mod kinks;
-mod pool;
+pub(crate) mod pool;
 pub mod reference;
 pub mod scalar;
 pub mod tangent;
@@ -161,6 +161,11 @@ impl Workspace {
             pool: None,
             fresh,
         }
+    }
+
+    /// The pool [`Workspace::set_threads`] made, shared (`None` on one thread).
+    pub(crate) fn pool(&self) -> Option<std::sync::Arc<pool::Pool>> {
+        self.pool.clone()
     }
 
     /// Splits large layers' matrix work over `threads` threads (the caller's and `threads − 1`

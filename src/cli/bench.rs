@@ -334,14 +334,18 @@ pub fn bench(args: &BenchArgs) -> Result<Output, Failure> {
     let simd = SimdPath::current();
     let _ = writeln!(
         out,
-        "{}; SIMD path {} (this CPU: up to {}; BNNPPL_SIMD caps it)",
+        "{}; SIMD path {} (this CPU: up to {}; BNNPPL_SIMD caps it){}",
         if threads == 1 {
             "1 thread".to_string()
         } else {
             format!("{threads} threads")
         },
         simd.name(),
-        SimdPath::detected().name()
+        SimdPath::detected().name(),
+        match post.row_blocks() {
+            Some(b) => format!("; rows in blocks of {b}"),
+            None => String::new(),
+        }
     );
     let _ = writeln!(
         out,

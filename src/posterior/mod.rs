@@ -6,6 +6,7 @@
 //! data is bound, each minibatch size once per posterior (shared by every evaluator), and the
 //! likelihood's argument expressions once per chunk size of a prediction.
 
+mod blocked;
 mod dropout;
 pub mod gradient_check;
 pub mod predictive;
@@ -21,6 +22,7 @@ use crate::density::{Curvature, Density, DensityError, DropoutSite, Split, Targe
 use crate::diagnostic::Diagnostic;
 use crate::ir::CheckedModel;
 use crate::lower::{lower, lower_anchored, lower_outputs, row_symbol, Program, Sizes, SlotKind};
+use blocked::{BlockPrograms, Blocked};
 use std::sync::{Arc, Mutex};
 
 pub use crate::autodiff::Cost;
@@ -45,6 +47,9 @@ struct Inner {
     /// The anchored density on the full data, lowered the first time an evaluator is
     /// perturbed.
     anchored: std::sync::OnceLock<Arc<Program>>,
+    /// The block programs of a large data set ([`blocked`]), decided the first time an
+    /// evaluator is made.
+    blocks: std::sync::OnceLock<Option<Arc<BlockPrograms>>>,
     /// The dropout layers in θ's terms.
     dropout_sites: Vec<DropoutSite>,
     /// The θ indices of the final dense layer.
@@ -96,6 +101,11 @@ fn checked_value(p: &Program, e: &Eval, value: f64) -> Result<f64, DensityError>
 }
 
 /// The first non-finite gradient component, as the seam reports it.
+/// A block's value checked as [`checked_value`] checks the whole density's.
+fn block_check(p: &Program, e: &Eval) -> Result<(), DensityError> {
+    checked_value(p, e, e.prior + e.likelihood).map(|_| ())
+}
+
 fn checked_grad(grad: &[f64]) -> Result<(), DensityError> {
     match grad.iter().position(|g| !g.is_finite()) {
         Some(index) => Err(DensityError::NonFiniteGradient {
@@ -147,6 +157,7 @@ impl Posterior {
                 rendered_warnings,
                 batch_programs: Mutex::new(Vec::new()),
                 anchored: std::sync::OnceLock::new(),
+                blocks: std::sync::OnceLock::new(),
                 dropout_sites,
                 last_layer,
             }),
@@ -176,6 +187,13 @@ impl Posterior {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let running = threads.unwrap_or(cores).clamp(1, chains.max(1));
         (cores / running).max(1)
+    }
+
+    /// Rows per block when the full-data log-density and gradient are evaluated in blocks of
+    /// rows (data sets of at least 4,096 rows whose rows are independent; see
+    /// `src/posterior/blocked.rs`), else `None`.
+    pub fn row_blocks(&self) -> Option<usize> {
+        self.block_programs().map(|_| blocked::BLOCK_ROWS)
     }
 
     /// Threads each evaluator uses (see [`Posterior::with_threads_per_chain`]).
@@ -265,13 +283,30 @@ impl Posterior {
     pub fn evaluator(&self) -> PosteriorEval {
         let mut ws = Workspace::new(&self.inner.density);
         ws.set_threads(self.threads_per_chain);
+        let blocked = self.block_programs().map(|p| Blocked::new(p, ws.pool()));
         PosteriorEval {
             post: self.clone(),
             ws,
             out: None,
             batch: None,
             perturbed: None,
+            blocked,
         }
+    }
+
+    /// The block programs when the full-data density is evaluated in blocks of rows
+    /// ([`blocked`]: at least [`blocked::MIN_ROWS`] rows and a program whose rows are
+    /// independent); decided once, shared by every evaluator.
+    fn block_programs(&self) -> Option<Arc<BlockPrograms>> {
+        self.inner
+            .blocks
+            .get_or_init(|| {
+                let inner = &self.inner;
+                row_symbol(&inner.model)?;
+                BlockPrograms::new(&inner.density, inner.rows, |b| self.batch_program(b, false))
+                    .map(Arc::new)
+            })
+            .clone()
     }
 
     /// A fresh evaluator of the stored quantities alone, with scratch space for the outputs
@@ -344,6 +379,8 @@ pub struct PosteriorEval {
     batch: Option<(usize, Arc<Program>, Workspace)>,
     /// The randomized objective, once [`Density::perturb`] has drawn one.
     perturbed: Option<Perturbed>,
+    /// The full-data density in blocks of rows, for a large data set ([`blocked`]).
+    blocked: Option<Blocked>,
 }
 
 /// An evaluator's randomized objective: the anchored program with its workspace and the noise
@@ -439,12 +476,20 @@ impl Density for PosteriorEval {
     }
 
     fn log_density(&mut self, theta: &[f64]) -> Result<f64, DensityError> {
+        if let (Some(b), None) = (&self.blocked, &self.perturbed) {
+            return b.evaluate::<false>(theta, &self.post.inner.data, &mut [], &block_check);
+        }
         let (p, ws) = self.full();
         let e = forward::<false>(p, ws, theta, None);
         checked_value(p, &e, e.prior + e.likelihood)
     }
 
     fn log_density_grad(&mut self, theta: &[f64], grad: &mut [f64]) -> Result<f64, DensityError> {
+        if let (Some(b), None) = (&self.blocked, &self.perturbed) {
+            let value = b.evaluate::<true>(theta, &self.post.inner.data, grad, &block_check)?;
+            checked_grad(grad)?;
+            return Ok(value);
+        }
         let (p, ws) = self.full();
         let e = forward::<true>(p, ws, theta, None);
         let value = checked_value(p, &e, e.prior + e.likelihood)?;
@@ -617,22 +662,14 @@ impl PosteriorEval {
             .batch
             .as_mut()
             .expect("internal: batch program built above");
-        for (name, slot, cols) in &prog.row_data {
-            let src = match inner.data.get(name) {
-                Some(v) => &v.values,
-                None => perturbed
-                    .as_ref()
-                    .expect("internal: row noise only in an anchored program")
-                    .noise_of(name),
-            };
-            let s = prog.slots[*slot].slot;
-            // Row r of the data becomes row k of the batch (column-major: stride B per column).
-            for (k, &r) in rows.iter().enumerate() {
-                for c in 0..*cols {
-                    ws.vals[s.at(k, c)] = src[r * cols + c];
-                }
-            }
-        }
+        let src = |name: &str| match inner.data.get(name) {
+            Some(v) => &v.values[..],
+            None => perturbed
+                .as_ref()
+                .expect("internal: row noise only in an anchored program")
+                .noise_of(name),
+        };
+        blocked::copy_rows(prog, &mut ws.vals, src, rows.iter().copied());
         let scale = n as f64 / b as f64;
         let e = forward::<true>(prog, ws, theta, None);
         checked_value(prog, &e, e.prior + scale * e.likelihood)?;
