@@ -26,8 +26,9 @@ use crate::ir::LayerKind;
 use crate::lower::{Instr, Part, Program};
 
 /// Rows per block. A 100-unit tanh layer's values, partials and adjoints for 512 rows are
-/// 1.2 MB; blocks of 256 and 512 rows measured fastest on the protein-shaped network (9-100-1
-/// on 45,000 rows: 24.4 and 23.4 ms, against 28.3 ms at 128 and 31.3 ms at 1024).
+/// 1.2 MB, about this core's L2; on the protein-shaped network (9-100-1 on 45,000 rows, one
+/// thread, `bnnppl bench`, two interleaved rounds) the gradient took 22.2–22.4 ms with blocks
+/// of 256 rows, 22.2–22.3 ms with 512 and 23.8–24.1 ms with 1024.
 pub const BLOCK_ROWS: usize = 512;
 /// Data sets from this many rows on are evaluated in blocks; smaller ones fit in cache whole.
 pub const MIN_ROWS: usize = 8 * BLOCK_ROWS;
