@@ -506,8 +506,9 @@ class Posterior:
         ``mass_matrix`` and ``steps``.
 
         ``threads``: worker threads for the chains (default one per chain, at most the number
-        of cores). ``threads_per_chain``: threads each chain splits a large layer's gradient
-        work over; the draws are the same bits for any number. Default, as ``bnnppl sample``:
+        of cores). ``threads_per_chain``: threads each chain splits its gradient over (a
+        large data set's blocks of rows, or a large layer's matrix work); the draws are the
+        same bits for any number. Default, as ``bnnppl sample``:
         with 10,000 rows or more, the cores left over when every chain running at once has
         one; otherwise 1.
 

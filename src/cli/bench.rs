@@ -46,7 +46,7 @@ pub struct BenchArgs {
     /// Seed of the random point θ, drawn uniform(−2, 2) on the unconstrained scale.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Threads the gradient splits a large layer's work over, as `sample --threads-per-chain`.
+    /// Threads the gradient is split over, as `sample --threads-per-chain`.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub threads: u64,
 }

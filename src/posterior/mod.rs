@@ -64,7 +64,8 @@ pub const AUTO_THREADS_ROWS: usize = 10_000;
 #[derive(Debug, Clone)]
 pub struct Posterior {
     inner: Arc<Inner>,
-    /// Threads each evaluator splits a large layer's matrix work over (1: none).
+    /// Threads each evaluator splits its gradient over (1: none): a large data set's blocks of
+    /// rows, or a large layer's matrix work.
     threads_per_chain: usize,
 }
 
@@ -165,9 +166,10 @@ impl Posterior {
         })
     }
 
-    /// This posterior with each evaluator splitting a large layer's matrix work (a dense layer
-    /// of at least about a million multiply-adds) over `threads` threads, `threads − 1` of them
-    /// its own. The log-density and gradient are the same bits for any number of threads, so
+    /// This posterior with each evaluator splitting its gradient over `threads` threads,
+    /// `threads − 1` of them its own: a large data set's groups of row blocks
+    /// ([`Posterior::row_blocks`]), or else a large layer's matrix work (a dense layer of at
+    /// least about a million multiply-adds). The log-density and gradient are the same bits for any number of threads, so
     /// the draws are too.
     pub fn with_threads_per_chain(&self, threads: usize) -> Posterior {
         Posterior {
