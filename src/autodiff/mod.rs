@@ -163,9 +163,10 @@ impl Workspace {
         }
     }
 
-    /// The pool [`Workspace::set_threads`] made, shared (`None` on one thread).
-    pub(crate) fn pool(&self) -> Option<std::sync::Arc<pool::Pool>> {
-        self.pool.clone()
+    /// Splits large layers' matrix work over `pool`'s threads, a pool shared with others
+    /// (`None`: the calling thread only).
+    pub(crate) fn set_pool(&mut self, pool: Option<std::sync::Arc<pool::Pool>>) {
+        self.pool = pool;
     }
 
     /// Splits large layers' matrix work over `threads` threads (the caller's and `threads − 1`

@@ -11,6 +11,7 @@ mod dropout;
 pub mod gradient_check;
 pub mod predictive;
 
+use crate::autodiff::pool::Pool;
 use crate::autodiff::reference::forward_mode_gradient;
 use crate::autodiff::tangent::hessian_vector;
 use crate::autodiff::{
@@ -283,12 +284,13 @@ impl Posterior {
 
     /// A fresh evaluator of the log-density with its own scratch space.
     pub fn evaluator(&self) -> PosteriorEval {
-        let mut ws = Workspace::new(&self.inner.density);
-        ws.set_threads(self.threads_per_chain);
-        let blocked = self.block_programs().map(|p| Blocked::new(p, ws.pool()));
+        let threads = self.threads_per_chain;
+        let pool = (threads > 1).then(|| Arc::new(Pool::new(threads)));
+        let blocked = self.block_programs().map(|p| Blocked::new(p, pool.clone()));
         PosteriorEval {
             post: self.clone(),
-            ws,
+            ws: None,
+            pool,
             out: None,
             batch: None,
             perturbed: None,
@@ -374,7 +376,13 @@ impl Target for Posterior {
 #[derive(Debug)]
 pub struct PosteriorEval {
     post: Posterior,
-    ws: Workspace,
+    /// The whole program's workspace, made the first time it is needed: a blocked evaluator's
+    /// log-density and gradient never need it, and on a large data set it is the biggest thing
+    /// a chain holds (every row's activations with their partials and adjoints).
+    ws: Option<Workspace>,
+    /// The threads a gradient is split over (`--threads-per-chain`), shared by the whole
+    /// program's workspace and the blocks.
+    pool: Option<Arc<Pool>>,
     /// The outputs evaluator, made the first time [`PosteriorEval::outputs`] is called.
     out: Option<OutputEval>,
     /// The shared program and this evaluator's workspace for the last minibatch size used.
@@ -394,6 +402,21 @@ struct Perturbed {
     noise: Vec<(String, Vec<f64>)>,
 }
 
+/// The whole program and its workspace in `ws`, made there on first use with `pool`.
+fn whole<'a>(
+    post: &'a Posterior,
+    pool: &Option<Arc<Pool>>,
+    ws: &'a mut Option<Workspace>,
+) -> (&'a Program, &'a mut Workspace) {
+    let program = &post.inner.density;
+    let ws = ws.get_or_insert_with(|| {
+        let mut ws = Workspace::new(program);
+        ws.set_pool(pool.clone());
+        ws
+    });
+    (program, ws)
+}
+
 impl PosteriorEval {
     /// The posterior this evaluates.
     pub fn posterior(&self) -> &Posterior {
@@ -402,8 +425,8 @@ impl PosteriorEval {
 
     /// Prior and likelihood parts at θ, without the gradient.
     pub fn split(&mut self, theta: &[f64]) -> Result<Eval, DensityError> {
-        let p = &self.post.inner.density;
-        let e = forward::<false>(p, &mut self.ws, theta, None);
+        let (p, ws) = whole(&self.post, &self.pool, &mut self.ws);
+        let e = forward::<false>(p, ws, theta, None);
         checked_value(p, &e, e.prior + e.likelihood)?;
         Ok(e)
     }
@@ -420,9 +443,9 @@ impl PosteriorEval {
     /// `abs`, a laplace variate; one bit per element) lies on at θ: two points with different
     /// patterns have a kink between them.
     pub fn kink_sides(&mut self, theta: &[f64]) -> Vec<bool> {
-        let p = &self.post.inner.density;
-        forward::<false>(p, &mut self.ws, theta, None);
-        kink_sides(p, &self.ws.vals)
+        let (p, ws) = whole(&self.post, &self.pool, &mut self.ws);
+        forward::<false>(p, ws, theta, None);
+        kink_sides(p, &ws.vals)
     }
 
     /// Writes the stored quantities for θ into `out`; see [`OutputEval::outputs`].
@@ -614,7 +637,7 @@ impl PosteriorEval {
     fn full(&mut self) -> (&Program, &mut Workspace) {
         match &mut self.perturbed {
             Some(p) => (&p.program, &mut p.ws),
-            None => (&self.post.inner.density, &mut self.ws),
+            None => whole(&self.post, &self.pool, &mut self.ws),
         }
     }
 
