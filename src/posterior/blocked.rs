@@ -78,11 +78,21 @@ impl BlockPrograms {
 /// only a likelihood term over a row slot sums over rows. An element, a sum, a dot product or
 /// a matrix-vector product over rows, a prior on a row slot, or a likelihood term that is not
 /// over rows (it would be counted once per block) disqualifies the program; so does a parameter
-/// whose size depends on the rows.
+/// whose size depends on the rows, or a slot with one column per row.
 pub(crate) fn separable(full: &Program, block: &Program) -> bool {
     if full.slots.len() != block.slots.len()
         || full.instrs.len() != block.instrs.len()
         || full.layout.dim() != block.layout.dim()
+    {
+        return false;
+    }
+    // The rows are a slot's first dimension; a slot whose other dimension depends on them
+    // (a matrix laid out with one column per row) is not blocked by rows.
+    if full
+        .slots
+        .iter()
+        .zip(&block.slots)
+        .any(|(f, b)| f.slot.cols != b.slot.cols)
     {
         return false;
     }
