@@ -4,7 +4,7 @@
 //! blocked.
 
 use bnnppl::api::Model;
-use bnnppl::density::{Density, Target};
+use bnnppl::density::{Density, Target, Weights};
 use bnnppl::posterior::Posterior;
 use rand::{RngExt, SeedableRng};
 
@@ -46,39 +46,56 @@ fn blocks_give_the_whole_programs_density_and_the_reference_gradient() {
     let post = network(5000);
     assert_eq!(post.row_blocks(), Some(512));
     let mut eval = post.evaluator();
-    let all: Vec<usize> = (0..5000).collect();
+    let in_order: Vec<usize> = (0..5000).collect();
+    // Every row, last first: a minibatch of all 5,000 rows, which the minibatch program of
+    // that size evaluates whole (no blocks), its reverse sweep included.
+    let reversed: Vec<usize> = (0..5000).rev().collect();
     let d = post.dim();
+    let likelihood_only = Weights {
+        prior: 0.0,
+        likelihood: 1.0,
+    };
     for theta in points(d) {
         let mut grad = vec![0.0; d];
         let lp = eval.log_density_grad(&theta, &mut grad).expect("finite");
         assert_eq!(lp, eval.log_density(&theta).expect("finite"));
-        // The whole program: a "minibatch" of every row in order runs it unblocked.
-        let mut whole = vec![0.0; d];
-        let split = eval
-            .minibatch_grad(&theta, &all, &mut whole)
-            .expect("finite");
-        let lp_whole = split.prior + split.likelihood;
-        // Only the order of the sums differs: within 1e-12 relative.
+        // The whole program's value; only the order of the sums differs: 1e-12 relative.
+        let e = eval.split(&theta).expect("finite");
+        let lp_whole = e.prior + e.likelihood;
         assert!(
             (lp - lp_whole).abs() <= 1e-12 * lp_whole.abs(),
             "{lp} vs {lp_whole}"
         );
+        let mut whole = vec![0.0; d];
+        eval.minibatch_grad(&theta, &reversed, &mut whole)
+            .expect("finite");
+        // All rows in order (what full-batch optimizers ask for) are blocked: the same bits.
+        let mut all_rows = vec![0.0; d];
+        let split = eval
+            .minibatch_grad(&theta, &in_order, &mut all_rows)
+            .expect("finite");
+        assert_eq!(split.prior + split.likelihood, lp);
+        assert_eq!(all_rows, grad);
+        // The likelihood alone (the prior weighted 0), blocked and whole.
+        let (mut lik_blocked, mut lik_whole) = (vec![0.0; d], vec![0.0; d]);
+        eval.minibatch_grad_weighted(&theta, &in_order, likelihood_only, &mut lik_blocked)
+            .expect("finite");
+        eval.minibatch_grad_weighted(&theta, &reversed, likelihood_only, &mut lik_whole)
+            .expect("finite");
         let (lp_ref, grad_ref) = eval.reference_gradient(&theta);
         assert!((lp - lp_ref).abs() <= 1e-10 * lp_ref.abs());
         for i in 0..d {
             let scale = 1.0 + grad_ref[i].abs();
-            assert!(
-                (grad[i] - whole[i]).abs() <= 1e-10 * scale,
-                "component {i}: {} blocked vs {} whole",
-                grad[i],
-                whole[i]
-            );
-            assert!(
-                (grad[i] - grad_ref[i]).abs() <= 1e-10 * scale,
-                "component {i}: {} blocked vs {} forward mode",
-                grad[i],
-                grad_ref[i]
-            );
+            for (what, got, want) in [
+                ("whole", grad[i], whole[i]),
+                ("forward mode", grad[i], grad_ref[i]),
+                ("likelihood alone", lik_blocked[i], lik_whole[i]),
+            ] {
+                assert!(
+                    (got - want).abs() <= 1e-10 * scale,
+                    "component {i}: {got} blocked vs {want} {what}"
+                );
+            }
         }
     }
 }

@@ -202,16 +202,19 @@ impl Blocked {
         }
     }
 
-    /// log p(θ) over every row, and with `GRAD` its gradient in `grad` (length d, overwritten).
+    /// The prior and likelihood parts of log p(θ) over every row, and with `GRAD` the gradient
+    /// of `weights.0` · prior + `weights.1` · likelihood in `grad` (length d, overwritten).
     /// `data` holds the row fields the block programs copy per block; `check(program, value)`
     /// turns a block's non-finite value into the error naming its term.
     pub(crate) fn evaluate<const GRAD: bool>(
         &self,
         theta: &[f64],
         data: &BoundData,
+        weights: (f64, f64),
         grad: &mut [f64],
         check: &(dyn Fn(&Program, &crate::autodiff::Eval) -> Result<(), DensityError> + Sync),
-    ) -> Result<f64, DensityError> {
+    ) -> Result<(f64, f64), DensityError> {
+        let (prior_w, lik_w) = weights;
         let blocks = self.programs.blocks();
         let groups = self.groups.len();
         let job = |part: usize| {
@@ -248,8 +251,8 @@ impl Blocked {
                     }
                     sum.likelihood += e.likelihood;
                     if GRAD {
-                        let prior_w = if b == 0 { 1.0 } else { 0.0 };
-                        backward_weighted(prog, ws, prior_w, 1.0, &mut lane.grad);
+                        let prior_w = if b == 0 { prior_w } else { 0.0 };
+                        backward_weighted(prog, ws, prior_w, lik_w, &mut lane.grad);
                         sum.grad
                             .iter_mut()
                             .zip(&lane.grad)
@@ -278,7 +281,7 @@ impl Blocked {
                 grad.iter_mut().zip(&sum.grad).for_each(|(a, g)| *a += g);
             }
         }
-        Ok(prior + likelihood)
+        Ok((prior, likelihood))
     }
 }
 

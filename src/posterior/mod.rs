@@ -170,8 +170,8 @@ impl Posterior {
     /// This posterior with each evaluator splitting its gradient over `threads` threads,
     /// `threads − 1` of them its own: a large data set's groups of row blocks
     /// ([`Posterior::row_blocks`]), or else a large layer's matrix work (a dense layer of at
-    /// least about a million multiply-adds). The log-density and gradient are the same bits for any number of threads, so
-    /// the draws are too.
+    /// least about a million multiply-adds). The log-density and gradient are the same bits for
+    /// any number of threads, so the draws are too.
     pub fn with_threads_per_chain(&self, threads: usize) -> Posterior {
         Posterior {
             inner: Arc::clone(&self.inner),
@@ -502,7 +502,10 @@ impl Density for PosteriorEval {
 
     fn log_density(&mut self, theta: &[f64]) -> Result<f64, DensityError> {
         if let (Some(b), None) = (&self.blocked, &self.perturbed) {
-            return b.evaluate::<false>(theta, &self.post.inner.data, &mut [], &block_check);
+            let data = &self.post.inner.data;
+            let (prior, likelihood) =
+                b.evaluate::<false>(theta, data, (1.0, 1.0), &mut [], &block_check)?;
+            return Ok(prior + likelihood);
         }
         let (p, ws) = self.full();
         let e = forward::<false>(p, ws, theta, None);
@@ -511,9 +514,11 @@ impl Density for PosteriorEval {
 
     fn log_density_grad(&mut self, theta: &[f64], grad: &mut [f64]) -> Result<f64, DensityError> {
         if let (Some(b), None) = (&self.blocked, &self.perturbed) {
-            let value = b.evaluate::<true>(theta, &self.post.inner.data, grad, &block_check)?;
+            let data = &self.post.inner.data;
+            let (prior, likelihood) =
+                b.evaluate::<true>(theta, data, (1.0, 1.0), grad, &block_check)?;
             checked_grad(grad)?;
-            return Ok(value);
+            return Ok(prior + likelihood);
         }
         let (p, ws) = self.full();
         let e = forward::<true>(p, ws, theta, None);
@@ -653,6 +658,14 @@ impl PosteriorEval {
         let (prior_w, lik_w) = weights.map_or((1.0, 1.0), |w| (w.prior, w.likelihood));
         let n = self.post.inner.rows;
         if rows.len() == n && n > 0 && rows.iter().enumerate().all(|(i, &r)| i == r) {
+            if let (Some(b), None) = (&self.blocked, &self.perturbed) {
+                let data = &self.post.inner.data;
+                let weights = (prior_w, lik_w);
+                let (prior, likelihood) =
+                    b.evaluate::<true>(theta, data, weights, grad, &block_check)?;
+                checked_grad(grad)?;
+                return Ok(Split { prior, likelihood });
+            }
             let (p, ws) = self.full();
             let e = forward::<true>(p, ws, theta, None);
             checked_value(p, &e, e.prior + e.likelihood)?;
