@@ -80,8 +80,8 @@ pub struct SampleArgs {
     #[arg(long)]
     pub threads: Option<usize>,
     /// Threads each chain splits its gradient over: a large data set's blocks of rows, or a
-    /// large layer's matrix work (the draws are the same for any number). Default: with 10,000 rows or more, the cores left over when every chain
-    /// running at once has one; otherwise 1.
+    /// large layer's matrix work (the draws are the same for any number). Default: with 10,000
+    /// rows or more, the cores left over when every chain running at once has one; otherwise 1.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub threads_per_chain: Option<u64>,
     /// Initial values: `0` (θ = 0 on the unconstrained scale), `pathfinder` (each chain its own
