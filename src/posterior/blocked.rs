@@ -226,7 +226,9 @@ impl Blocked {
                 let sum = &mut *sum;
                 sum.prior = 0.0;
                 sum.likelihood = 0.0;
-                sum.grad.fill(0.0);
+                if GRAD {
+                    sum.grad.fill(0.0);
+                }
                 sum.error = None;
                 for b in share(blocks, groups, g) {
                     let start = b * BLOCK_ROWS;
