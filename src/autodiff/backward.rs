@@ -246,11 +246,8 @@ pub(crate) fn sweep_over<T: SweepScalar>(
                 let matrix = s.rows > 1 && s.cols > 1;
                 if let crate::ir::Constraint::None = constraint {
                     if matrix {
-                        for (r, row) in g.chunks_exact_mut(s.cols).enumerate() {
-                            for (c, gt) in row.iter_mut().enumerate() {
-                                *gt = adj[s.at(r, c)];
-                            }
-                        }
+                        // The slot's column-major cols × rows back to θ's row-major order.
+                        super::transpose::transpose(&adj[s.range()], s.cols, s.rows, g);
                     } else {
                         g.copy_from_slice(&adj[s.range()]);
                     }

@@ -348,11 +348,8 @@ fn copy_theta_to_slot(u: &[f64], s: crate::lower::Slot, vals: &mut [f64]) {
         vals[s.range()].copy_from_slice(u);
         return;
     }
-    for (r, row) in u.chunks_exact(s.cols).enumerate() {
-        for (c, &v) in row.iter().enumerate() {
-            vals[s.at(r, c)] = v;
-        }
-    }
+    // θ order is row-major, the slot column-major.
+    super::transpose::transpose(u, s.rows, s.cols, &mut vals[s.range()]);
 }
 
 /// The operands, result and partials of one elementwise binary instruction.

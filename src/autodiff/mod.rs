@@ -15,6 +15,7 @@ pub mod reference;
 pub mod scalar;
 pub mod tangent;
 mod term;
+mod transpose;
 
 pub use backward::{backward, backward_weighted};
 pub use cost::{cost, Cost};
