@@ -165,6 +165,86 @@ fn axpys_range<const ACC: bool>(
     }
 }
 
+/// [`block_axpys`] (not accumulating) for two outputs at once: out₀ and out₁ from the same
+/// loads of `cols`, so a 32-row block keeps eight vector accumulators in flight instead of four
+/// and the adds no longer wait on each other's latency. Each output adds the same terms in the
+/// same order as [`block_axpys`], so the bits are the same.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn block_axpys2<const B: usize>(
+    init: [f64; 2],
+    coef: impl Fn(usize) -> [f64; 2],
+    cols: &[f64],
+    rows: usize,
+    r0: usize,
+    keep: usize,
+    out: [&mut [f64]; 2],
+    base: usize,
+) {
+    let mut acc0 = [init[0]; B];
+    let mut acc1 = [init[1]; B];
+    for (j, col) in cols.chunks_exact(rows).enumerate() {
+        let [c0, c1] = coef(j);
+        let xs = &col[r0..r0 + B];
+        for l in 0..B {
+            acc0[l] += c0 * xs[l];
+            acc1[l] += c1 * xs[l];
+        }
+    }
+    let [out0, out1] = out;
+    out0[r0 - base + keep..r0 - base + B].copy_from_slice(&acc0[keep..]);
+    out1[r0 - base + keep..r0 - base + B].copy_from_slice(&acc1[keep..]);
+}
+
+/// [`axpys_range`] (not accumulating) for two outputs at once, in the same blocks, by
+/// [`block_axpys2`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn axpys_range2(
+    init: [f64; 2],
+    coef: impl Fn(usize) -> [f64; 2] + Copy,
+    cols: &[f64],
+    rows: usize,
+    range: std::ops::Range<usize>,
+    out: [&mut [f64]; 2],
+    base: usize,
+) {
+    let [out0, out1] = out;
+    // One B-row block at r0 keeping lanes keep..B, into both outputs.
+    macro_rules! block {
+        ($b:expr, $r0:expr, $keep:expr) => {
+            block_axpys2::<{ $b }>(
+                init,
+                coef,
+                cols,
+                rows,
+                $r0,
+                $keep,
+                [&mut *out0, &mut *out1],
+                base,
+            )
+        };
+    }
+    let (mut r0, end) = (range.start, range.end);
+    while r0 + BLOCK <= end {
+        block!(BLOCK, r0, 0);
+        r0 += BLOCK;
+    }
+    while r0 + 8 <= end {
+        block!(8, r0, 0);
+        r0 += 8;
+    }
+    if r0 < end {
+        if end >= base + 8 {
+            block!(8, end - 8, 8 - (end - r0));
+        } else {
+            for r in r0..end {
+                block!(1, r, 0);
+            }
+        }
+    }
+}
+
 /// Whether the forward product of a layer with `rows` rows and `fan_in` inputs runs in more
 /// than one chunk of rows, so that handing each finished piece to the activation saves a pass
 /// over Z; with one chunk, one activation call over all of Z costs less than one per column.
@@ -209,8 +289,22 @@ widest! {
         let mut lo = span.start;
         while lo < span.end {
             let hi = (lo + chunk).min(span.end);
-            for (k, zcol) in z.chunks_exact_mut(n).enumerate() {
-                let o = outs.start + k;
+            // Outputs in pairs ([`axpys_range2`]), the last one alone when their number is odd.
+            let mut pairs = z.chunks_exact_mut(2 * n);
+            for (k, pair) in (&mut pairs).enumerate() {
+                let o = outs.start + 2 * k;
+                let bias = b.map_or([0.0; 2], |b| [b[o], b[o + 1]]);
+                let (z0, z1) = pair.split_at_mut(n);
+                let coef = |i: usize| [w[i * width + o], w[i * width + o + 1]];
+                axpys_range2(bias, coef, x, rows, lo..hi, [&mut *z0, &mut *z1], base);
+                if let Some(f) = post {
+                    f(o, lo, &mut z0[lo - base..hi - base]);
+                    f(o + 1, lo, &mut z1[lo - base..hi - base]);
+                }
+            }
+            let zcol = pairs.into_remainder();
+            if !zcol.is_empty() {
+                let o = outs.end - 1;
                 let bias = b.map_or(0.0, |b| b[o]);
                 axpys_range::<false>(bias, |i| w[i * width + o], x, rows, lo..hi, zcol, base);
                 if let Some(f) = post {
