@@ -133,7 +133,7 @@ pub fn forward<const PARTIALS: bool>(
                         None => scalar::activate(act, piece),
                     };
                     let fused = act != crate::ir::Activation::Identity
-                        && dense::fuses_activation(rows, xs.cols);
+                        && dense::fuses_activation(rows, xs.cols, os.cols);
                     dense::forward(
                         &before[xs.range()],
                         &before[wsl.range()],
