@@ -214,7 +214,11 @@ kernel::widest! {
 kernel::widest! {
     /// z ← tanh(z) in place, as [`tanh_value`].
     pub fn tanh_in_place(z: &mut [f64]) {
-        for v in z {
+        let mut blocks = z.chunks_exact_mut(kernel::BLOCK);
+        for block in &mut blocks {
+            tanh_block(block.try_into().expect("internal: chunks_exact gives whole blocks"));
+        }
+        for v in blocks.into_remainder() {
             *v = tanh_with(*v, kernel::exp_m1);
         }
     }
@@ -234,11 +238,69 @@ kernel::widest! {
     /// z ← tanh(z) in place and dz = tanh′(z), as [`tanh_with_grad`].
     pub fn tanh_in_place_with_grad(z: &mut [f64], dz: &mut [f64]) {
         assert_eq!(z.len(), dz.len(), "tanh_in_place_with_grad: buffer lengths differ");
+        let mut blocks = z.chunks_exact_mut(kernel::BLOCK);
+        let mut dblocks = dz.chunks_exact_mut(kernel::BLOCK);
+        for (block, dblock) in (&mut blocks).zip(&mut dblocks) {
+            tanh_block_with_grad(
+                block.try_into().expect("internal: chunks_exact gives whole blocks"),
+                dblock.try_into().expect("internal: chunks_exact gives whole blocks"),
+            );
+        }
+        let (z, dz) = (blocks.into_remainder(), dblocks.into_remainder());
         for (v, d) in z.iter_mut().zip(dz.iter_mut()) {
             let y = tanh_with(Dual64::new(*v, 1.0), kernel::exp_m1_dual);
             *v = y.re;
             *d = y.eps;
         }
+    }
+}
+
+/// [`tanh_with`] with [`kernel::exp_m1`] on a block of values, each step applied to the whole
+/// block before the next (see [`kernel::exp_m1_and_exp_block`]): the same operations in the same
+/// order per element, so the same bits as the element-by-element loop.
+#[inline(always)]
+fn tanh_block(z: &mut [f64; kernel::BLOCK]) {
+    let mut y = [0.0; kernel::BLOCK];
+    for (yi, &v) in y.iter_mut().zip(z.iter()) {
+        let a = if v < 0.0 { -v } else { v };
+        *yi = a * -2.0;
+    }
+    let mut m = [0.0; kernel::BLOCK];
+    let mut e = [0.0; kernel::BLOCK];
+    kernel::exp_m1_and_exp_block(&y, &mut m, &mut e);
+    for (v, &mi) in z.iter_mut().zip(m.iter()) {
+        let t = -mi * (mi + 2.0).recip();
+        *v = if *v < 0.0 { -t } else { t };
+    }
+}
+
+/// [`tanh_with`] on `Dual64::new(x, 1)` with [`kernel::exp_m1_dual`] on a block, num-dual's rules
+/// written out step by step across the block (negation, `× −2`, `exp_m1`, `recip` and the
+/// product rule, each as num-dual orders its operations), so the same bits as the
+/// element-by-element loop.
+#[inline(always)]
+fn tanh_block_with_grad(z: &mut [f64; kernel::BLOCK], dz: &mut [f64; kernel::BLOCK]) {
+    let mut y = [0.0; kernel::BLOCK];
+    let mut y_eps = [0.0; kernel::BLOCK];
+    for i in 0..kernel::BLOCK {
+        let v = z[i];
+        let (a, a_eps) = if v < 0.0 { (-v, -1.0) } else { (v, 1.0) };
+        y[i] = a * -2.0;
+        y_eps[i] = a_eps * -2.0;
+    }
+    let mut m = [0.0; kernel::BLOCK];
+    let mut e = [0.0; kernel::BLOCK];
+    kernel::exp_m1_and_exp_block(&y, &mut m, &mut e);
+    for i in 0..kernel::BLOCK {
+        let m_eps = y_eps[i] * e[i];
+        let rec = (m[i] + 2.0).recip();
+        let rec_eps = m_eps * (-rec * rec);
+        let (n, n_eps) = (-m[i], -m_eps);
+        let t = n * rec;
+        let t_eps = n_eps * rec + rec_eps * n;
+        let negative = z[i] < 0.0;
+        z[i] = if negative { -t } else { t };
+        dz[i] = if negative { -t_eps } else { t_eps };
     }
 }
 
@@ -488,11 +550,14 @@ mod tests {
 
     #[test]
     fn tanh_kernels_run_the_generic_formula() {
-        // The kernels are tanh_with on Dual64 with the kernel's exp_m1: bit for bit.
-        let mut xs: Vec<f64> = (0..20_001).map(|i| -25.0 + 0.0025 * i as f64).collect();
-        xs.extend([
+        // The kernels are tanh_with on Dual64 with the kernel's exp_m1: bit for bit. The special
+        // points come first and last, so they go through the block code (`kernel::BLOCK` values
+        // at a time) and through the remainder loop (the last 20,019 mod 32 = 19 values).
+        let mut xs: Vec<f64> = vec![
             1e-300, -1e-300, 5e-324, 1e-8, -3e-5, 400.0, -400.0, 1e300, -1e300,
-        ]);
+        ];
+        xs.extend((0..20_001).map(|i| -25.0 + 0.0025 * i as f64));
+        xs.extend_from_within(..9);
         let n = xs.len();
         let (mut y, mut dy, mut v) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
         tanh_with_grad(&xs, &mut y, &mut dy);
@@ -529,14 +594,35 @@ mod tests {
             "tanh kernel: worst {worst_value} ulp, derivative {worst_deriv:e} relative, \
              {worst_one_minus:e} from 1 − y²"
         );
-        // extremes: saturation without NaN, and NaN propagated
-        let mut e = [f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 800.0, -800.0];
-        let mut de = [0.0; 5];
+        // extremes: saturation without NaN, and NaN propagated; twice over, in a whole block
+        // and in the remainder after it
+        let extremes = [f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 800.0, -800.0];
+        let cycled = || extremes.iter().copied().cycle().take(kernel::BLOCK + 10);
+        let mut e: Vec<f64> = cycled().collect();
+        let mut de = vec![0.0; e.len()];
         tanh_in_place_with_grad(&mut e, &mut de);
-        assert_eq!(&e[..2], &[1.0, -1.0]);
-        assert_eq!(&de[..2], &[0.0, 0.0]);
-        assert!(e[2].is_nan() && de[2].is_nan());
-        assert_eq!((e[3], e[4], de[3], de[4]), (1.0, -1.0, 0.0, 0.0));
+        let mut w: Vec<f64> = cycled().collect();
+        tanh_in_place(&mut w);
+        // the first copy starts the first block; the one after it lies in the remainder
+        for at in [0, kernel::BLOCK.next_multiple_of(5)] {
+            let (e, de, w) = (&e[at..at + 5], &de[at..at + 5], &w[at..at + 5]);
+            assert_eq!(&e[..2], &[1.0, -1.0], "from {at}");
+            assert_eq!(&de[..2], &[0.0, 0.0], "from {at}");
+            assert!(
+                e[2].is_nan() && de[2].is_nan() && w[2].is_nan(),
+                "from {at}"
+            );
+            assert_eq!(
+                (e[3], e[4], de[3], de[4]),
+                (1.0, -1.0, 0.0, 0.0),
+                "from {at}"
+            );
+            assert_eq!(
+                (w[0], w[1], w[3], w[4]),
+                (1.0, -1.0, 1.0, -1.0),
+                "from {at}"
+            );
+        }
     }
 
     /// xs for the kernel tests: a fine grid over [−40, 40], tiny and huge magnitudes, the
