@@ -35,9 +35,10 @@ pub fn tanh<D: Real>(x: D) -> D {
 
 /// The formula of [`tanh`] with the `exp_m1` it uses given: `exp_m1(y) = eʸ − 1` with its
 /// derivative eʸ. [`tanh`] passes num-dual's (libm's) `exp_m1`; the buffer kernels
-/// ([`tanh_in_place`], [`tanh_with_grad`]) pass the vectorizable [`kernel::exp_m1`] and
-/// [`kernel::exp_m1_dual`], so the kernels run this very formula, on `Dual64` for the
-/// derivative, with only the rounding of eʸ − 1 changed.
+/// ([`tanh_in_place`], [`tanh_with_grad`]) pass the vectorizable [`kernel::exp_m1_nonpositive`]
+/// and [`kernel::exp_m1_nonpositive_dual`] (`kernel::exp_m1`'s bits for the y = −2|x| ≤ 0 that
+/// tanh gives them), so the kernels run this very formula, on `Dual64` for the derivative, with
+/// only the rounding of eʸ − 1 changed.
 ///
 /// Branch-free on purpose: the sign is a select, so a loop over a buffer vectorizes.
 #[inline(always)]
@@ -205,9 +206,9 @@ pub fn map_with_grad(f: impl Fn(Dual64) -> Dual64, x: &[f64], y: &mut [f64], dy:
 
 kernel::widest! {
     /// y = tanh(x) elementwise, values only: [`tanh_with`] with the vectorizable
-    /// [`kernel::exp_m1`], within 4 ulp of libm's tanh.
+    /// [`kernel::exp_m1_nonpositive`], within 4 ulp of libm's tanh.
     pub fn tanh_value(x: &[f64], y: &mut [f64]) {
-        map_value(|v| tanh_with(v, kernel::exp_m1), x, y);
+        map_value(|v| tanh_with(v, kernel::exp_m1_nonpositive), x, y);
     }
 }
 
@@ -219,18 +220,18 @@ kernel::widest! {
             tanh_block(block.try_into().expect("internal: chunks_exact gives whole blocks"));
         }
         for v in blocks.into_remainder() {
-            *v = tanh_with(*v, kernel::exp_m1);
+            *v = tanh_with(*v, kernel::exp_m1_nonpositive);
         }
     }
 }
 
 kernel::widest! {
     /// y = tanh(x), dy = tanh′(x) elementwise: [`tanh_with`] on `Dual64::new(x, 1)` with
-    /// [`kernel::exp_m1_dual`] (num-dual's chain rule for `exp_m1`), so dy is what num-dual
+    /// [`kernel::exp_m1_nonpositive_dual`] (num-dual's chain rule for `exp_m1`), so dy is what num-dual
     /// computes for the generic formula; mathematically dy = 1 − y², computed without that
     /// formula's cancellation at large |x|.
     pub fn tanh_with_grad(x: &[f64], y: &mut [f64], dy: &mut [f64]) {
-        map_with_grad(|v| tanh_with(v, kernel::exp_m1_dual), x, y, dy);
+        map_with_grad(|v| tanh_with(v, kernel::exp_m1_nonpositive_dual), x, y, dy);
     }
 }
 
@@ -248,15 +249,15 @@ kernel::widest! {
         }
         let (z, dz) = (blocks.into_remainder(), dblocks.into_remainder());
         for (v, d) in z.iter_mut().zip(dz.iter_mut()) {
-            let y = tanh_with(Dual64::new(*v, 1.0), kernel::exp_m1_dual);
+            let y = tanh_with(Dual64::new(*v, 1.0), kernel::exp_m1_nonpositive_dual);
             *v = y.re;
             *d = y.eps;
         }
     }
 }
 
-/// [`tanh_with`] with [`kernel::exp_m1`] on a block of values, each step applied to the whole
-/// block before the next (see [`kernel::exp_m1_and_exp_block`]): the same operations in the same
+/// [`tanh_with`] with [`kernel::exp_m1_nonpositive`] on a block of values, each step applied to the whole
+/// block before the next (see [`kernel::exp_m1_and_exp_nonpositive_block`]): the same operations in the same
 /// order per element, so the same bits as the element-by-element loop.
 #[inline(always)]
 fn tanh_block(z: &mut [f64; kernel::BLOCK]) {
@@ -267,14 +268,14 @@ fn tanh_block(z: &mut [f64; kernel::BLOCK]) {
     }
     let mut m = [0.0; kernel::BLOCK];
     let mut e = [0.0; kernel::BLOCK];
-    kernel::exp_m1_and_exp_block(&y, &mut m, &mut e);
+    kernel::exp_m1_and_exp_nonpositive_block(&y, &mut m, &mut e);
     for (v, &mi) in z.iter_mut().zip(m.iter()) {
         let t = -mi * (mi + 2.0).recip();
         *v = if *v < 0.0 { -t } else { t };
     }
 }
 
-/// [`tanh_with`] on `Dual64::new(x, 1)` with [`kernel::exp_m1_dual`] on a block, num-dual's rules
+/// [`tanh_with`] on `Dual64::new(x, 1)` with [`kernel::exp_m1_nonpositive_dual`] on a block, num-dual's rules
 /// written out step by step across the block (negation, `× −2`, `exp_m1`, `recip` and the
 /// product rule, each as num-dual orders its operations), so the same bits as the
 /// element-by-element loop.
@@ -290,7 +291,7 @@ fn tanh_block_with_grad(z: &mut [f64; kernel::BLOCK], dz: &mut [f64; kernel::BLO
     }
     let mut m = [0.0; kernel::BLOCK];
     let mut e = [0.0; kernel::BLOCK];
-    kernel::exp_m1_and_exp_block(&y, &mut m, &mut e);
+    kernel::exp_m1_and_exp_nonpositive_block(&y, &mut m, &mut e);
     for i in 0..kernel::BLOCK {
         let m_eps = y_eps[i] * e[i];
         let rec = (m[i] + 2.0).recip();
