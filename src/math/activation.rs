@@ -37,8 +37,9 @@ pub fn tanh<D: Real>(x: D) -> D {
 /// derivative eʸ. [`tanh`] passes num-dual's (libm's) `exp_m1`; the buffer kernels
 /// ([`tanh_in_place`], [`tanh_with_grad`]) pass the vectorizable [`kernel::exp_m1_nonpositive`]
 /// and [`kernel::exp_m1_nonpositive_dual`] (`kernel::exp_m1`'s bits for the y = −2|x| ≤ 0 that
-/// tanh gives them), so the kernels run this very formula, on `Dual64` for the derivative, with
-/// only the rounding of eʸ − 1 changed.
+/// tanh gives them, except that for |x| > 354 the derivative, below 1.3e-307 there, is flushed
+/// to 0), so the kernels run this very formula, on `Dual64` for the derivative, with only the
+/// rounding of eʸ − 1 changed.
 ///
 /// Branch-free on purpose: the sign is a select, so a loop over a buffer vectorizes.
 #[inline(always)]
@@ -279,29 +280,29 @@ fn tanh_block(z: &mut [f64; kernel::BLOCK]) {
 /// written out step by step across the block (negation, `× −2`, `exp_m1`, `recip` and the
 /// product rule, each as num-dual orders its operations), so the same bits as the
 /// element-by-element loop.
+///
+/// One shortcut, exact: for x < 0 the formula negates the seed (ε = −1) and, at the end, the
+/// derivative; every operation on ε between the two is a product or a sum of products with one
+/// ε factor, which IEEE arithmetic negates exactly, so the two negations cancel bit for bit and
+/// the derivative is computed with the seed of x ≥ 0 (ε of −2|x| is −2) for every x.
 #[inline(always)]
 fn tanh_block_with_grad(z: &mut [f64; kernel::BLOCK], dz: &mut [f64; kernel::BLOCK]) {
     let mut y = [0.0; kernel::BLOCK];
-    let mut y_eps = [0.0; kernel::BLOCK];
-    for i in 0..kernel::BLOCK {
-        let v = z[i];
-        let (a, a_eps) = if v < 0.0 { (-v, -1.0) } else { (v, 1.0) };
-        y[i] = a * -2.0;
-        y_eps[i] = a_eps * -2.0;
+    for (yi, &v) in y.iter_mut().zip(z.iter()) {
+        let a = if v < 0.0 { -v } else { v };
+        *yi = a * -2.0;
     }
     let mut m = [0.0; kernel::BLOCK];
     let mut e = [0.0; kernel::BLOCK];
     kernel::exp_m1_and_exp_nonpositive_block(&y, &mut m, &mut e);
     for i in 0..kernel::BLOCK {
-        let m_eps = y_eps[i] * e[i];
+        let m_eps = -2.0 * e[i];
         let rec = (m[i] + 2.0).recip();
         let rec_eps = m_eps * (-rec * rec);
         let (n, n_eps) = (-m[i], -m_eps);
         let t = n * rec;
-        let t_eps = n_eps * rec + rec_eps * n;
-        let negative = z[i] < 0.0;
-        z[i] = if negative { -t } else { t };
-        dz[i] = if negative { -t_eps } else { t_eps };
+        dz[i] = n_eps * rec + rec_eps * n;
+        z[i] = if z[i] < 0.0 { -t } else { t };
     }
 }
 
@@ -595,6 +596,18 @@ mod tests {
             "tanh kernel: worst {worst_value} ulp, derivative {worst_deriv:e} relative, \
              {worst_one_minus:e} from 1 − y²"
         );
+        // past |x| = 354 the kernels flush the derivative (4e^(−2|x|) < 1.3e-307) to 0; the
+        // value is ±1 either way
+        let mut far = vec![354.5, -360.0, 372.0, 380.0];
+        far.resize(kernel::BLOCK + 4, 365.0);
+        let mut dfar = vec![0.0; far.len()];
+        let xs_far = far.clone();
+        tanh_in_place_with_grad(&mut far, &mut dfar);
+        for ((x, y), dy) in xs_far.iter().zip(&far).zip(&dfar) {
+            let d = tanh_with(Dual64::new(*x, 1.0), kernel::exp_m1_dual);
+            assert_eq!((*y, *dy), (d.re, 0.0), "at {x}");
+            assert!(d.re.abs() == 1.0 && d.eps < 1.3e-307, "at {x}: {}", d.eps);
+        }
         // extremes: saturation without NaN, and NaN propagated; twice over, in a whole block
         // and in the remainder after it
         let extremes = [f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 800.0, -800.0];

@@ -133,15 +133,26 @@ pub fn exp_m1_and_exp(x: f64) -> (f64, f64) {
     (m, e)
 }
 
-/// [`exp_m1_and_exp`] for x ≤ 0 or NaN, as tanh uses it (its argument is −2|x|): the same bits
-/// there, with two steps fewer, since the upper clamp and the k > 53 branch never act.
+/// Below this, [`exp_m1_and_exp_nonpositive`] returns eˣ = 0 (eˣ < 3.3e-308 there) and eˣ − 1 =
+/// −1 (as [`exp_m1_and_exp`] does); above it 2ᵏ is a normal number, so one factor builds it.
+pub const NONPOSITIVE_MIN: f64 = -708.0;
+
+/// [`exp_m1_and_exp`] for x ≤ 0 or NaN, as tanh uses it (its argument is −2|x|), with fewer steps:
+/// no upper clamp, no k > 53 branch (neither acts for x ≤ 0), and 2ᵏ in one factor, since the
+/// argument is clamped at [`NONPOSITIVE_MIN`] instead of −746 and eˣ is flushed to 0 below it.
+/// eˣ − 1 has [`exp_m1_and_exp`]'s bits for every x ≤ 0; eˣ has them for x ≥ −708 and is 0
+/// (instead of a value below 3.3e-308) under it (a unit test checks both).
 #[inline(always)]
 pub fn exp_m1_and_exp_nonpositive(x: f64) -> (f64, f64) {
-    // The lower half of `clamp`: NaN compares false and stays NaN.
-    let x = if x < X_MIN { X_MIN } else { x };
-    let (em1, s1, s2, _) = reduce_clamped(x);
-    let e = (1.0 + em1) * s1 * s2;
-    let s = s1 * s2;
+    // NaN compares false: it stays NaN, and so do both results.
+    let small = x < NONPOSITIVE_MIN;
+    let x = if small { NONPOSITIVE_MIN } else { x };
+    let t = x * LOG2_E + SHIFT;
+    let k = t - SHIFT;
+    let r = (x - k * LN2_HI) - k * LN2_LO;
+    let em1 = em1_of_reduced(r);
+    let s = pow2_from_shifted(t);
+    let e = if small { 0.0 } else { (1.0 + em1) * s };
     (s * em1 + (s - 1.0), e)
 }
 
@@ -151,7 +162,8 @@ pub fn exp_m1_nonpositive(x: f64) -> f64 {
     exp_m1_and_exp_nonpositive(x).0
 }
 
-/// [`exp_m1_dual`] for re ≤ 0 or NaN, from [`exp_m1_and_exp_nonpositive`].
+/// [`exp_m1_dual`] for re ≤ 0 or NaN, from [`exp_m1_and_exp_nonpositive`]: the derivative eˣ is
+/// flushed to 0 below −708.
 #[inline(always)]
 pub fn exp_m1_nonpositive_dual(x: Dual64) -> Dual64 {
     let (m, e) = exp_m1_and_exp_nonpositive(x.re);
@@ -173,34 +185,31 @@ pub fn exp_m1_and_exp_nonpositive_block(
     e: &mut [f64; BLOCK],
 ) {
     let mut xc = [0.0; BLOCK];
-    let mut k = [0.0; BLOCK];
-    let mut t1 = [0.0; BLOCK];
-    let mut t2 = [0.0; BLOCK];
+    let mut t = [0.0; BLOCK];
     let mut r = [0.0; BLOCK];
     for i in 0..BLOCK {
-        xc[i] = if x[i] < X_MIN { X_MIN } else { x[i] };
+        xc[i] = if x[i] < NONPOSITIVE_MIN {
+            NONPOSITIVE_MIN
+        } else {
+            x[i]
+        };
     }
     for i in 0..BLOCK {
-        let t = xc[i] * LOG2_E + SHIFT;
-        k[i] = t - SHIFT;
-    }
-    for i in 0..BLOCK {
-        t1[i] = k[i] * 0.5 + SHIFT;
-        let k1 = t1[i] - SHIFT;
-        t2[i] = (k[i] - k1) + SHIFT;
-    }
-    for i in 0..BLOCK {
-        r[i] = (xc[i] - k[i] * LN2_HI) - k[i] * LN2_LO;
+        t[i] = xc[i] * LOG2_E + SHIFT;
+        let k = t[i] - SHIFT;
+        r[i] = (xc[i] - k * LN2_HI) - k * LN2_LO;
     }
     let mut em1 = [0.0; BLOCK];
     for i in 0..BLOCK {
         em1[i] = em1_of_reduced(r[i]);
     }
     for i in 0..BLOCK {
-        let s1 = pow2_from_shifted(t1[i]);
-        let s2 = pow2_from_shifted(t2[i]);
-        e[i] = (1.0 + em1[i]) * s1 * s2;
-        let s = s1 * s2;
+        let s = pow2_from_shifted(t[i]);
+        e[i] = if x[i] < NONPOSITIVE_MIN {
+            0.0
+        } else {
+            (1.0 + em1[i]) * s
+        };
         m[i] = s * em1[i] + (s - 1.0);
     }
 }
@@ -583,7 +592,9 @@ mod tests {
     #[test]
     fn the_nonpositive_exp_m1_and_its_block_give_the_general_bits() {
         // For x ≤ 0 or NaN the upper clamp and the k > 53 branch of exp_m1_and_exp never act,
-        // so dropping them changes no bit; the block version is the same arithmetic per element.
+        // and for x ≥ −708 the two factors of 2ᵏ multiply exactly, so the one-factor version
+        // changes no bit of eˣ − 1 and none of eˣ above −708; the block version is the same
+        // arithmetic per element.
         let same = |a: f64, b: f64| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
         let mut xs: Vec<f64> = vec![
             -0.0,
@@ -591,6 +602,9 @@ mod tests {
             -5e-324,
             -1e-300,
             -1e-8,
+            -707.99,
+            -708.0,
+            -708.01,
             -708.4,
             -745.2,
             -746.0,
@@ -606,6 +620,13 @@ mod tests {
             exp_m1_and_exp_nonpositive_block(&x, &mut m, &mut e);
             for i in 0..BLOCK {
                 let (gm, ge) = exp_m1_and_exp(x[i]);
+                // eˣ is flushed to 0 below −708, where libm's is under 3.3e-308
+                let ge = if x[i] < NONPOSITIVE_MIN {
+                    assert!(ge < 3.3e-308, "at {}", x[i]);
+                    0.0
+                } else {
+                    ge
+                };
                 let (pm, pe) = exp_m1_and_exp_nonpositive(x[i]);
                 assert!(same(pm, gm) && same(pe, ge), "at {}", x[i]);
                 assert!(same(m[i], gm) && same(e[i], ge), "block at {}", x[i]);
