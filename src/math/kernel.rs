@@ -181,6 +181,22 @@ pub fn exp_m1_nonpositive_dual(x: Dual64) -> Dual64 {
     Dual64::new(m, x.eps * e)
 }
 
+/// eˣ for x ≤ 0 or NaN (the e^(−|x|) of sigmoid, swish and softplus), from
+/// [`exp_m1_and_exp_nonpositive`]: [`exp`]'s bits for x ≥ −708, and 0 below (where eˣ is under
+/// 3.3e-308).
+#[inline(always)]
+pub fn exp_nonpositive(x: f64) -> f64 {
+    exp_m1_and_exp_nonpositive(x).1
+}
+
+/// [`exp_dual`] for re ≤ 0 or NaN, from [`exp_nonpositive`]: value and derivative flushed to 0
+/// below −708.
+#[inline(always)]
+pub fn exp_nonpositive_dual(x: Dual64) -> Dual64 {
+    let e = exp_nonpositive(x.re);
+    Dual64::new(e, x.eps * e)
+}
+
 /// Values per block of the block kernels ([`exp_m1_and_exp_nonpositive_block`]): four AVX-512
 /// vectors.
 pub const BLOCK: usize = 32;
@@ -601,7 +617,7 @@ mod tests {
     }
 
     #[test]
-    fn the_nonpositive_exp_m1_and_its_block_give_the_general_bits() {
+    fn the_nonpositive_exponentials_and_the_block_give_the_general_bits() {
         // For x ≤ 0 or NaN the upper clamp and the k > 53 branch of exp_m1_and_exp never act,
         // and for x ≥ −708 the two factors of 2ᵏ multiply exactly, so the one-factor version
         // changes no bit of eˣ − 1 and none of eˣ above −708; the block version is the same
@@ -640,6 +656,13 @@ mod tests {
                 };
                 let (pm, pe) = exp_m1_and_exp_nonpositive(x[i]);
                 assert!(same(pm, gm) && same(pe, ge), "at {}", x[i]);
+                let want = if x[i] < NONPOSITIVE_MIN {
+                    0.0
+                } else {
+                    exp(x[i])
+                };
+                assert!(same(ge, want), "flush at {}", x[i]);
+                assert!(same(exp_nonpositive(x[i]), ge), "exp at {}", x[i]);
                 assert!(same(m[i], gm) && same(e[i], ge), "block at {}", x[i]);
             }
         }
