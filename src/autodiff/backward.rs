@@ -71,6 +71,10 @@ pub(crate) trait SweepScalar: Real {
             *b += Self::total(&g[o * rows..(o + 1) * rows]);
         }
     }
+    /// G ← G ⊙ act′(Z) when `deriv` is given, then db += column sums of G when `db` is.
+    fn finish_g(g: &mut [Self], deriv: Option<&[Self]>, db: Option<&mut [Self]>, rows: usize) {
+        finish_g_in_two_passes(g, deriv, db, rows);
+    }
     /// dW (out × in, column-major) += Gᵀ·X.
     fn weight_grad(
         g: &[Self],
@@ -105,6 +109,19 @@ pub(crate) trait SweepScalar: Real {
             }
         }
     }
+    /// dX (rows × in, column-major) = G·W, over whatever dX held: the same bits as
+    /// [`SweepScalar::input_grad`] on a cleared dX.
+    fn input_grad_fresh(
+        g: &[Self],
+        w: &[Self],
+        dx: &mut [Self],
+        rows: usize,
+        fan_in: usize,
+        width: usize,
+    ) {
+        dx.fill(Self::from(0.0));
+        Self::input_grad(g, w, dx, rows, fan_in, width);
+    }
     /// A dense layer's reverse sweep: G = dL/dA ⊙ act′(Z) in place, then db += column sums of
     /// G, dW += Gᵀ·X and dX += G·W (`shape` is rows, fan-in, width). `scratch` is room the f64
     /// kernels may use, and `pool` threads they may split the work over.
@@ -116,6 +133,23 @@ pub(crate) trait SweepScalar: Real {
     ) {
         let _ = (scratch, pool);
         dense_reverse_kernels(r, shape);
+    }
+}
+
+/// [`SweepScalar::finish_g`] as a pass for the product and one for the sums.
+fn finish_g_in_two_passes<T: SweepScalar>(
+    g: &mut [T],
+    deriv: Option<&[T]>,
+    db: Option<&mut [T]>,
+    rows: usize,
+) {
+    if let Some(d) = deriv {
+        for (gi, di) in g.iter_mut().zip(d) {
+            *gi *= *di;
+        }
+    }
+    if let Some(db) = db {
+        T::bias_grad(g, db, rows);
     }
 }
 
@@ -135,21 +169,12 @@ pub(crate) fn dense_reverse_kernels<T: SweepScalar>(
         dx,
         dx_fresh,
     } = r;
-    if let Some(d) = deriv {
-        for (gi, di) in g.iter_mut().zip(d) {
-            *gi *= *di;
-        }
-    }
-    if let Some(db) = db {
-        T::bias_grad(g, db, rows);
-    }
-    let mut dx = dx;
-    if let (Some(dx), true) = (dx.as_deref_mut(), dx_fresh) {
-        dx.fill(T::from(0.0));
-    }
+    T::finish_g(g, deriv, db, rows);
     T::weight_grad(g, x, dw, rows, fan_in, width);
-    if let Some(dx) = dx {
-        T::input_grad(g, w, dx, rows, fan_in, width);
+    match (dx, dx_fresh) {
+        (Some(dx), true) => T::input_grad_fresh(g, w, dx, rows, fan_in, width),
+        (Some(dx), false) => T::input_grad(g, w, dx, rows, fan_in, width),
+        (None, _) => {}
     }
 }
 
@@ -204,11 +229,27 @@ impl SweepScalar for f64 {
     fn bias_grad(g: &[f64], db: &mut [f64], rows: usize) {
         dense::bias_grad(g, db, rows);
     }
+    fn finish_g(g: &mut [f64], deriv: Option<&[f64]>, db: Option<&mut [f64]>, rows: usize) {
+        match (deriv, db) {
+            (Some(d), Some(db)) => dense::scale_and_bias_grad(g, d, db, rows),
+            (deriv, db) => finish_g_in_two_passes(g, deriv, db, rows),
+        }
+    }
     fn weight_grad(g: &[f64], x: &[f64], dw: &mut [f64], rows: usize, fan_in: usize, width: usize) {
         dense::weight_grad(g, x, dw, rows, fan_in, width);
     }
     fn input_grad(g: &[f64], w: &[f64], dx: &mut [f64], rows: usize, fan_in: usize, width: usize) {
         dense::input_grad(g, w, dx, rows, fan_in, width);
+    }
+    fn input_grad_fresh(
+        g: &[f64],
+        w: &[f64],
+        dx: &mut [f64],
+        rows: usize,
+        fan_in: usize,
+        width: usize,
+    ) {
+        dense::input_grad_fresh(g, w, dx, rows, fan_in, width);
     }
 }
 

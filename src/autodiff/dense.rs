@@ -434,6 +434,44 @@ widest! {
 }
 
 widest! {
+    /// dX[:, i] = Σ_o W[o, i]·G[:, o], dX not read.
+    fn input_grad_fresh_direct(g: &[f64], w: &[f64], dx: &mut [f64], rows: usize, width: usize) {
+        if rows == 0 {
+            return;
+        }
+        for (i, dxcol) in dx.chunks_exact_mut(rows).enumerate() {
+            axpys::<false>(0.0, |o| w[i * width + o], g, rows, dxcol);
+        }
+    }
+}
+
+widest! {
+    /// G[r, o] ← G[r, o]·D[r, o] and db[o] += Σ_r G[r, o], a column at a time, each sum as
+    /// [`sum`] adds it.
+    fn scale_and_bias_grad_direct(g: &mut [f64], d: &[f64], db: &mut [f64], rows: usize) {
+        if rows == 0 {
+            return;
+        }
+        for ((gcol, dcol), b) in g.chunks_exact_mut(rows).zip(d.chunks_exact(rows)).zip(db) {
+            let mut acc = [0.0f64; LANES];
+            let mut gc = gcol.chunks_exact_mut(LANES);
+            let mut dc = dcol.chunks_exact(LANES);
+            for (gl, dl) in (&mut gc).zip(&mut dc) {
+                for l in 0..LANES {
+                    gl[l] *= dl[l];
+                    acc[l] += gl[l];
+                }
+            }
+            let tail = gc.into_remainder();
+            for (gi, di) in tail.iter_mut().zip(dc.remainder()) {
+                *gi *= *di;
+            }
+            *b += tree_sum(acc) + tail.iter().sum::<f64>();
+        }
+    }
+}
+
+widest! {
     /// db[o] += Σ_r G[r, o].
     fn bias_grad_direct(g: &[f64], db: &mut [f64], rows: usize) {
         if rows == 0 {
@@ -548,6 +586,31 @@ pub fn input_grad(g: &[f64], w: &[f64], dx: &mut [f64], rows: usize, fan_in: usi
         dx,
         (1, r),
     );
+}
+
+/// dX (rows × in) = G·W, over whatever dX held: the bits of [`input_grad`] on a cleared dX
+/// (each sum starts from 0 and adds the same terms in the same order), without clearing it
+/// and reading it back.
+pub fn input_grad_fresh(
+    g: &[f64],
+    w: &[f64],
+    dx: &mut [f64],
+    rows: usize,
+    fan_in: usize,
+    width: usize,
+) {
+    if use_gemm(rows, width, fan_in) {
+        dx.fill(0.0);
+        input_grad(g, w, dx, rows, fan_in, width);
+    } else {
+        input_grad_fresh_direct(g, w, dx, rows, width);
+    }
+}
+
+/// G ← G ⊙ D, then db (out) += column sums of G, in one pass over G: the bits of the product
+/// followed by [`bias_grad`].
+pub fn scale_and_bias_grad(g: &mut [f64], d: &[f64], db: &mut [f64], rows: usize) {
+    scale_and_bias_grad_direct(g, d, db, rows);
 }
 
 /// db (out) += column sums of G.
@@ -715,6 +778,26 @@ mod tests {
                     assert!((dx_direct[i * rows + r] - want).abs() < tol, "dX({r}, {i})");
                 }
             }
+            // dX = G·W written over stale values has the bits of dX += G·W on a cleared dX.
+            let mut cleared = vec![0.0; rows * fan_in];
+            input_grad(&g, &w, &mut cleared, rows, fan_in, width);
+            let mut fresh = vec![f64::NAN; rows * fan_in];
+            input_grad_fresh(&g, &w, &mut fresh, rows, fan_in, width);
+            for k in 0..rows * fan_in {
+                assert_eq!(fresh[k].to_bits(), cleared[k].to_bits(), "fresh dX at {k}");
+            }
+            // G ⊙ D with db += Σ_r (G ⊙ D)(r, o) in one pass: the bits of the two passes.
+            let d = values(rows * width, 5);
+            let (mut g2, mut db2) = (g.clone(), vec![1.0; width]);
+            scale_and_bias_grad(&mut g2, &d, &mut db2, rows);
+            let g1: Vec<f64> = g.iter().zip(&d).map(|(a, b)| a * b).collect();
+            let mut db1 = vec![1.0; width];
+            bias_grad(&g1, &mut db1, rows);
+            assert!(g1.iter().zip(&g2).all(|(a, b)| a.to_bits() == b.to_bits()));
+            assert!(db1
+                .iter()
+                .zip(&db2)
+                .all(|(a, b)| a.to_bits() == b.to_bits()));
             // db(o) = 1 + Σ_r G(r, o)
             let mut db = vec![1.0; width];
             bias_grad(&g, &mut db, rows);
