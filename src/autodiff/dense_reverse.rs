@@ -74,6 +74,8 @@ impl<F: Fn(usize, usize) -> usize + Copy> AccAt for F {}
 /// `weight_grad_direct` does. `g` holds G's columns from `g_first` on.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
+// c indexes both x's columns (for the unchecked load) and acc's second axis.
+#[allow(clippy::needless_range_loop)]
 pub(super) fn block_dots_into<const OB: usize, const IB: usize>(
     g: &[f64],
     g_first: usize,
@@ -91,6 +93,9 @@ pub(super) fn block_dots_into<const OB: usize, const IB: usize>(
         }
     }
     let mut r0 = rows8.start;
+    // Every load of the generic loop lies inside g and x (asserted here once, not per load).
+    assert!(rows8.end <= rows && rows8.len().is_multiple_of(8));
+    assert!((o0 + OB - g_first) * rows <= g.len() && (i0 + IB) * rows <= x.len());
     // The 1 × 4 block (a layer's last output, or every block of a one-output layer) written
     // out with named accumulators: from the generic loop below LLVM made 2-lane vector code
     // with its accumulators spilled to the stack, a fifth of bnn_mlp50's weight gradient.
@@ -119,10 +124,14 @@ pub(super) fn block_dots_into<const OB: usize, const IB: usize>(
     while r0 < rows8.end {
         let mut gc = [[0.0f64; 8]; OB];
         for (a, gca) in gc.iter_mut().enumerate() {
-            gca.copy_from_slice(&g[(o0 + a - g_first) * rows + r0..][..8]);
+            let at = (o0 + a - g_first) * rows + r0;
+            // SAFETY: r0 + 8 ≤ rows, so at + 8 ≤ (o0 + OB − g_first)·rows ≤ g.len() (asserted).
+            gca.copy_from_slice(unsafe { g.get_unchecked(at..at + 8) });
         }
         for c in 0..IB {
-            let xc: &[f64] = &x[(i0 + c) * rows + r0..][..8];
+            let at = (i0 + c) * rows + r0;
+            // SAFETY: r0 + 8 ≤ rows, so at + 8 ≤ (i0 + IB)·rows ≤ x.len() (asserted).
+            let xc: &[f64] = unsafe { x.get_unchecked(at..at + 8) };
             for a in 0..OB {
                 for l in 0..8 {
                     acc[a][c][l] += gc[a][l] * xc[l];
