@@ -407,9 +407,14 @@ widest! {
             let ob = if width - o0 >= 4 { 4 } else { 1 };
             let mut i0 = 0;
             while i0 < fan_in {
-                let ib = if fan_in - i0 >= 4 { 4 } else { 1 };
+                let ib = match fan_in - i0 {
+                    4.. => 4,
+                    2 | 3 if ob == 4 => 2,
+                    _ => 1,
+                };
                 match (ob, ib) {
                     (4, 4) => block_dots::<4, 4>(g, x, dw, rows, width, o0, i0),
+                    (4, 2) => block_dots::<4, 2>(g, x, dw, rows, width, o0, i0),
                     (4, _) => block_dots::<4, 1>(g, x, dw, rows, width, o0, i0),
                     (_, 4) => block_dots::<1, 4>(g, x, dw, rows, width, o0, i0),
                     _ => block_dots::<1, 1>(g, x, dw, rows, width, o0, i0),
