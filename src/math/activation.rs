@@ -257,11 +257,12 @@ kernel::widest! {
     }
 }
 
-/// [`tanh_with`] with [`kernel::exp_m1_nonpositive`] on a block of values, each step applied to the whole
-/// block before the next (see [`kernel::exp_m1_and_exp_nonpositive_block`]): the same operations in the same
-/// order per element, so the same bits as the element-by-element loop.
+/// The first steps of [`tanh_with`] on a block: (e^y − 1, e^y) at y = −2|z|, by
+/// [`kernel::exp_m1_and_exp_nonpositive_block`].
 #[inline(always)]
-fn tanh_block(z: &mut [f64; kernel::BLOCK]) {
+fn exp_m1_and_exp_of_minus_two_abs(
+    z: &[f64; kernel::BLOCK],
+) -> ([f64; kernel::BLOCK], [f64; kernel::BLOCK]) {
     let mut y = [0.0; kernel::BLOCK];
     for (yi, &v) in y.iter_mut().zip(z.iter()) {
         let a = if v < 0.0 { -v } else { v };
@@ -270,16 +271,25 @@ fn tanh_block(z: &mut [f64; kernel::BLOCK]) {
     let mut m = [0.0; kernel::BLOCK];
     let mut e = [0.0; kernel::BLOCK];
     kernel::exp_m1_and_exp_nonpositive_block(&y, &mut m, &mut e);
+    (m, e)
+}
+
+/// [`tanh_with`] with [`kernel::exp_m1_nonpositive`] on a block of values, each step applied to
+/// the whole block before the next (see [`kernel::exp_m1_and_exp_nonpositive_block`]): the same
+/// operations in the same order per element, so the same bits as the element-by-element loop.
+#[inline(always)]
+fn tanh_block(z: &mut [f64; kernel::BLOCK]) {
+    let (m, _) = exp_m1_and_exp_of_minus_two_abs(z);
     for (v, &mi) in z.iter_mut().zip(m.iter()) {
         let t = -mi * (mi + 2.0).recip();
         *v = if *v < 0.0 { -t } else { t };
     }
 }
 
-/// [`tanh_with`] on `Dual64::new(x, 1)` with [`kernel::exp_m1_nonpositive_dual`] on a block, num-dual's rules
-/// written out step by step across the block (negation, `× −2`, `exp_m1`, `recip` and the
-/// product rule, each as num-dual orders its operations), so the same bits as the
-/// element-by-element loop.
+/// [`tanh_with`] on `Dual64::new(x, 1)` with [`kernel::exp_m1_nonpositive_dual`] on a block,
+/// num-dual's rules written out step by step across the block (negation, `× −2`, `exp_m1`,
+/// `recip` and the product rule, each as num-dual orders its operations), so the same bits as
+/// the element-by-element loop.
 ///
 /// One shortcut, exact: for x < 0 the formula negates the seed (ε = −1) and, at the end, the
 /// derivative; every operation on ε between the two is a product or a sum of products with one
@@ -287,14 +297,7 @@ fn tanh_block(z: &mut [f64; kernel::BLOCK]) {
 /// the derivative is computed with the seed of x ≥ 0 (ε of −2|x| is −2) for every x.
 #[inline(always)]
 fn tanh_block_with_grad(z: &mut [f64; kernel::BLOCK], dz: &mut [f64; kernel::BLOCK]) {
-    let mut y = [0.0; kernel::BLOCK];
-    for (yi, &v) in y.iter_mut().zip(z.iter()) {
-        let a = if v < 0.0 { -v } else { v };
-        *yi = a * -2.0;
-    }
-    let mut m = [0.0; kernel::BLOCK];
-    let mut e = [0.0; kernel::BLOCK];
-    kernel::exp_m1_and_exp_nonpositive_block(&y, &mut m, &mut e);
+    let (m, e) = exp_m1_and_exp_of_minus_two_abs(z);
     for i in 0..kernel::BLOCK {
         let m_eps = -2.0 * e[i];
         let rec = (m[i] + 2.0).recip();
