@@ -46,6 +46,8 @@ fn sweep(p: &Program, ws: &mut Workspace, prior_w: f64, lik_scale: f64, grad: &m
             scratch: &mut ws.scratch,
             pool: ws.pool.as_deref(),
             fresh: &ws.fresh,
+            finish: &ws.finish,
+            finished: &ws.finished,
         },
     );
 }
@@ -122,6 +124,22 @@ pub(crate) trait SweepScalar: Real {
         dx.fill(Self::from(0.0));
         Self::input_grad(g, w, dx, rows, fan_in, width);
     }
+    /// [`SweepScalar::input_grad_fresh`], then dX finished as the producing layer's G (see
+    /// [`Finish`]): dX ⊙= act′, then db += its column sums. The f64 kernels do both per column
+    /// of dX while it is in L1; the bits are those of the two steps one after the other.
+    #[allow(clippy::too_many_arguments)]
+    fn input_grad_fresh_finished(
+        g: &[Self],
+        w: &[Self],
+        dx: &mut [Self],
+        finish: Finish<'_, Self>,
+        rows: usize,
+        fan_in: usize,
+        width: usize,
+    ) {
+        Self::input_grad_fresh(g, w, dx, rows, fan_in, width);
+        Self::finish_g(dx, Some(finish.deriv), finish.db, rows);
+    }
     /// A dense layer's reverse sweep: G = dL/dA ⊙ act′(Z) in place, then db += column sums of
     /// G, dW += Gᵀ·X and dX += G·W (`shape` is rows, fan-in, width). `scratch` is room the f64
     /// kernels may use, and `pool` threads they may split the work over.
@@ -168,14 +186,28 @@ pub(crate) fn dense_reverse_kernels<T: SweepScalar>(
         db,
         dx,
         dx_fresh,
+        dx_finish,
     } = r;
     T::finish_g(g, deriv, db, rows);
     T::weight_grad(g, x, dw, rows, fan_in, width);
-    match (dx, dx_fresh) {
-        (Some(dx), true) => T::input_grad_fresh(g, w, dx, rows, fan_in, width),
-        (Some(dx), false) => T::input_grad(g, w, dx, rows, fan_in, width),
-        (None, _) => {}
+    match (dx, dx_fresh, dx_finish) {
+        (Some(dx), true, Some(f)) => T::input_grad_fresh_finished(g, w, dx, f, rows, fan_in, width),
+        (Some(dx), true, None) => T::input_grad_fresh(g, w, dx, rows, fan_in, width),
+        (Some(dx), false, None) => T::input_grad(g, w, dx, rows, fan_in, width),
+        (_, _, Some(_)) => unreachable!("internal: dX is finished only where it is written fresh"),
+        (None, _, None) => {}
     }
+}
+
+/// What a dense layer that alone reads another dense layer's activation A (and writes dA
+/// fresh) finishes for that layer: G = dA ⊙ act′(Z) and its bias sums, done on dA as it is
+/// written, while in cache, instead of in a pass of the producing layer's own sweep, which then
+/// skips both.
+pub(crate) struct Finish<'a, T> {
+    /// act′(Z) of the producing layer (rows × its width, as dA).
+    pub deriv: &'a [T],
+    /// The producing layer's db, added to, when it has a bias.
+    pub db: Option<&'a mut [T]>,
 }
 
 /// The arrays of one dense layer's reverse sweep, on any [`SweepScalar`].
@@ -196,6 +228,8 @@ pub(crate) struct DenseReverse<'a, T> {
     pub dx: Option<&'a mut [T]>,
     /// dX holds no contributions yet and was not cleared: written, not added to.
     pub dx_fresh: bool,
+    /// With `dx_fresh`: dX is also finished as the G of the layer that produced X.
+    pub dx_finish: Option<Finish<'a, T>>,
 }
 
 /// What a reverse sweep may use besides the arena: room for the f64 kernels, threads to split
@@ -208,6 +242,12 @@ pub(crate) struct Room<'a> {
     pub pool: Option<&'a Pool>,
     /// Per instruction, whether a dense layer writes dX.
     pub fresh: &'a [bool],
+    /// Per instruction, for a dense layer that writes dX: the index of the dense layer whose
+    /// activation X is, when dX is finished as that layer's G ([`Finish`]); empty: none is.
+    pub finish: &'a [Option<usize>],
+    /// Per instruction, whether a dense layer's G and bias sums were finished by the layer
+    /// that reads its activation (empty: none were).
+    pub finished: &'a [bool],
 }
 
 impl SweepScalar for f64 {
@@ -232,8 +272,20 @@ impl SweepScalar for f64 {
     fn finish_g(g: &mut [f64], deriv: Option<&[f64]>, db: Option<&mut [f64]>, rows: usize) {
         match (deriv, db) {
             (Some(d), Some(db)) => dense::scale_and_bias_grad(g, d, db, rows),
-            (deriv, db) => finish_g_in_two_passes(g, deriv, db, rows),
+            (Some(d), None) => dense::scale(g, d),
+            (None, db) => finish_g_in_two_passes(g, None, db, rows),
         }
+    }
+    fn input_grad_fresh_finished(
+        g: &[f64],
+        w: &[f64],
+        dx: &mut [f64],
+        finish: Finish<'_, f64>,
+        rows: usize,
+        fan_in: usize,
+        width: usize,
+    ) {
+        dense::input_grad_fresh_finished(g, w, dx, finish, rows, fan_in, width);
     }
     fn weight_grad(g: &[f64], x: &[f64], dw: &mut [f64], rows: usize, fan_in: usize, width: usize) {
         dense::weight_grad(g, x, dw, rows, fan_in, width);
@@ -271,6 +323,8 @@ pub(crate) fn sweep_over<T: SweepScalar>(
         scratch,
         pool,
         fresh,
+        finish,
+        finished,
     } = room;
     for (index, ins) in p.instrs.iter().enumerate().rev() {
         match ins {
@@ -325,10 +379,39 @@ pub(crate) fn sweep_over<T: SweepScalar>(
                     } else {
                         none
                     };
-                    let [g, dw, db, dx] = adj
-                        .get_disjoint_mut([os.range(), wsl.range(), bias_range, x_range])
+                    // The layer producing X, when dX is finished here as its G: its act′
+                    // and its bias.
+                    let producer =
+                        finish
+                            .get(index)
+                            .copied()
+                            .flatten()
+                            .map(|j| match &p.instrs[j] {
+                                Instr::Layer {
+                                    kind: LayerKind::Dense { bias, .. },
+                                    deriv,
+                                    ..
+                                } => (*deriv, bias.map(|b| p.slots[b].slot.range())),
+                                _ => {
+                                    unreachable!("internal: dX is finished only for a dense layer")
+                                }
+                            });
+                    let producer_bias = producer
+                        .clone()
+                        .and_then(|(_, b)| b)
+                        .unwrap_or(adj.len()..adj.len());
+                    let [g, dw, db, dx, dbx] = adj
+                        .get_disjoint_mut([
+                            os.range(),
+                            wsl.range(),
+                            bias_range,
+                            x_range,
+                            producer_bias,
+                        ])
                         .expect("internal: a layer's slots overlap");
-                    let act = *activation != crate::ir::Activation::Identity;
+                    // Finished already (by the layer reading the activation): G and db.
+                    let done = finished.get(index).copied().unwrap_or(false);
+                    let act = *activation != crate::ir::Activation::Identity && !done;
                     T::dense_reverse(
                         DenseReverse {
                             g,
@@ -336,9 +419,13 @@ pub(crate) fn sweep_over<T: SweepScalar>(
                             x: &vals[xs.range()],
                             w: &vals[wsl.range()],
                             dw,
-                            db: bias.map(|_| db),
+                            db: bias.filter(|_| !done).map(|_| db),
                             dx: p.slots[*x].needs_grad.then_some(dx),
                             dx_fresh: fresh.get(index).copied().unwrap_or(false),
+                            dx_finish: producer.map(|(d, b)| Finish {
+                                deriv: &vals[d..d + xs.len()],
+                                db: b.map(|_| dbx),
+                            }),
                         },
                         (rows, fan_in, width),
                         scratch,

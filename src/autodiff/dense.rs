@@ -19,6 +19,7 @@
 //! dot products in [`LANES`] interleaved partial sums), so results do not depend on the vector
 //! width the CPU offers.
 
+use super::backward::Finish;
 use super::gemm::gemm;
 use super::pool::{share, Pool, Shared64};
 use crate::math::kernel::widest;
@@ -450,6 +451,26 @@ widest! {
     }
 }
 
+/// g ← g ⊙ d for one column, returning Σ g as [`sum`] adds it (the product and the sum in one
+/// pass).
+#[inline(always)]
+fn scale_and_sum(gcol: &mut [f64], dcol: &[f64]) -> f64 {
+    let mut acc = [0.0f64; LANES];
+    let mut gc = gcol.chunks_exact_mut(LANES);
+    let mut dc = dcol.chunks_exact(LANES);
+    for (gl, dl) in (&mut gc).zip(&mut dc) {
+        for l in 0..LANES {
+            gl[l] *= dl[l];
+            acc[l] += gl[l];
+        }
+    }
+    let tail = gc.into_remainder();
+    for (gi, di) in tail.iter_mut().zip(dc.remainder()) {
+        *gi *= *di;
+    }
+    tree_sum(acc) + tail.iter().sum::<f64>()
+}
+
 widest! {
     /// G[r, o] ← G[r, o]·D[r, o] and db[o] += Σ_r G[r, o], a column at a time, each sum as
     /// [`sum`] adds it.
@@ -458,20 +479,49 @@ widest! {
             return;
         }
         for ((gcol, dcol), b) in g.chunks_exact_mut(rows).zip(d.chunks_exact(rows)).zip(db) {
-            let mut acc = [0.0f64; LANES];
-            let mut gc = gcol.chunks_exact_mut(LANES);
-            let mut dc = dcol.chunks_exact(LANES);
-            for (gl, dl) in (&mut gc).zip(&mut dc) {
-                for l in 0..LANES {
-                    gl[l] *= dl[l];
-                    acc[l] += gl[l];
+            *b += scale_and_sum(gcol, dcol);
+        }
+    }
+}
+
+widest! {
+    /// G ← G ⊙ D elementwise.
+    pub fn scale(g: &mut [f64], d: &[f64]) {
+        assert_eq!(g.len(), d.len(), "scale: lengths differ");
+        for (gi, di) in g.iter_mut().zip(d) {
+            *gi *= *di;
+        }
+    }
+}
+
+widest! {
+    /// dX[:, i] = (Σ_o W[o, i]·G[:, o]) ⊙ D[:, i], and db[i] += Σ_r dX[r, i] when `db` is
+    /// given, a column of dX at a time: the column is finished while in L1. The bits of
+    /// [`input_grad_fresh_direct`] followed by [`scale_and_bias_grad_direct`] (or [`scale`]).
+    #[allow(clippy::too_many_arguments)]
+    fn input_grad_fresh_finished_direct(
+        g: &[f64],
+        w: &[f64],
+        dx: &mut [f64],
+        d: &[f64],
+        db: Option<&mut [f64]>,
+        rows: usize,
+        width: usize,
+    ) {
+        if rows == 0 {
+            return;
+        }
+        let mut db = db;
+        for (i, (dxcol, dcol)) in dx.chunks_exact_mut(rows).zip(d.chunks_exact(rows)).enumerate() {
+            axpys::<false>(0.0, |o| w[i * width + o], g, rows, dxcol);
+            match db.as_deref_mut() {
+                Some(db) => db[i] += scale_and_sum(dxcol, dcol),
+                None => {
+                    for (v, di) in dxcol.iter_mut().zip(dcol) {
+                        *v *= *di;
+                    }
                 }
             }
-            let tail = gc.into_remainder();
-            for (gi, di) in tail.iter_mut().zip(dc.remainder()) {
-                *gi *= *di;
-            }
-            *b += tree_sum(acc) + tail.iter().sum::<f64>();
         }
     }
 }
@@ -609,6 +659,30 @@ pub fn input_grad_fresh(
         input_grad(g, w, dx, rows, fan_in, width);
     } else {
         input_grad_fresh_direct(g, w, dx, rows, width);
+    }
+}
+
+/// [`input_grad_fresh`], then dX finished as the producing layer's G ([`Finish`]): dX ⊙= act′
+/// and its column sums added to that layer's db, per column while in L1 on the direct loops
+/// (after gemm, in a pass of their own). The bits of the steps one after the other.
+pub fn input_grad_fresh_finished(
+    g: &[f64],
+    w: &[f64],
+    dx: &mut [f64],
+    finish: Finish<'_, f64>,
+    rows: usize,
+    fan_in: usize,
+    width: usize,
+) {
+    let Finish { deriv, db } = finish;
+    if use_gemm(rows, width, fan_in) {
+        input_grad_fresh(g, w, dx, rows, fan_in, width);
+        match db {
+            Some(db) => scale_and_bias_grad(dx, deriv, db, rows),
+            None => scale(dx, deriv),
+        }
+    } else {
+        input_grad_fresh_finished_direct(g, w, dx, deriv, db, rows, width);
     }
 }
 

@@ -50,6 +50,29 @@ pub(crate) fn backward(
     if rows == 0 {
         return;
     }
+    // The chunked passes write dX; finishing it as the producing layer's G is a pass after.
+    let DenseReverse {
+        g,
+        deriv,
+        x,
+        w,
+        dw,
+        db,
+        mut dx,
+        dx_fresh,
+        dx_finish,
+    } = r;
+    let r = DenseReverse {
+        g,
+        deriv,
+        x,
+        w,
+        dw,
+        db,
+        dx: dx.as_deref_mut(),
+        dx_fresh,
+        dx_finish: None,
+    };
     let (acc_w, rest) = scratch.split_at_mut(width * fan_in * 8);
     let acc_b = &mut rest[..width * LANES];
     match pool {
@@ -60,6 +83,12 @@ pub(crate) fn backward(
             } else {
                 by_inputs(r, rows, fan_in, width, acc_w, pool)
             }
+        }
+    }
+    if let (Some(dx), Some(f)) = (dx, dx_finish) {
+        match f.db {
+            Some(db) => super::scale_and_bias_grad(dx, f.deriv, db, rows),
+            None => super::scale(dx, f.deriv),
         }
     }
 }
@@ -336,6 +365,7 @@ fn one_pass(
         db,
         dx,
         dx_fresh,
+        dx_finish: _,
     } = r;
     acc_w.fill(0.0);
     acc_b.fill(0.0);
@@ -391,6 +421,7 @@ fn by_outputs(
         db,
         dx: _,
         dx_fresh: _,
+        dx_finish: _,
     } = r;
     acc_w.fill(0.0);
     acc_b.fill(0.0);
@@ -449,6 +480,7 @@ fn by_inputs(
         mut db,
         dx,
         dx_fresh,
+        dx_finish: _,
     } = r;
     let dx = dx.expect("internal: by_inputs computes dX");
     let parts = pool.threads();
@@ -605,6 +637,7 @@ mod tests {
                         db: with_bias.then_some(&mut db[..]),
                         dx: with_dx.then_some(&mut dx[..]),
                         dx_fresh: fresh,
+                        dx_finish: None,
                     },
                     rows,
                     fan_in,

@@ -269,6 +269,8 @@ pub fn hessian_vector(
         scratch: &mut [],
         pool: None,
         fresh: &[],
+        finish: &[],
+        finished: &[],
     };
     sweep_over(p, &vals, &mut adj, prior_w, lik_w, &mut grad, room);
     (
