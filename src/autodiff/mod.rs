@@ -16,6 +16,7 @@ pub mod scalar;
 pub mod tangent;
 mod term;
 mod transpose;
+pub(crate) use transpose::transpose;
 
 pub use backward::{backward, backward_weighted};
 pub use cost::{cost, Cost};

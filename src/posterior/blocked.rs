@@ -45,6 +45,11 @@ pub(crate) struct BlockPrograms {
     tail: Option<Arc<Program>>,
     /// N, the rows of the data.
     rows: usize,
+    /// Each field the programs slice by row, by name, column-major over all N rows (column c
+    /// at c·N): a block's rows of a column are then one contiguous copy. Copied row by row
+    /// from the row-major data instead, each value went to a place a block's column (4 KiB)
+    /// from the last, all in one L1 set: 7 % of the protein-shaped network's gradient.
+    columns: Vec<(String, Vec<f64>)>,
 }
 
 impl BlockPrograms {
@@ -53,6 +58,7 @@ impl BlockPrograms {
     /// [`MIN_ROWS`] rows, or a program [`separable`] refuses.
     pub(crate) fn new(
         full: &Program,
+        data: &BoundData,
         rows: usize,
         lower_rows: impl Fn(usize) -> Arc<Program>,
     ) -> Option<BlockPrograms> {
@@ -62,7 +68,39 @@ impl BlockPrograms {
         let block = lower_rows(BLOCK_ROWS);
         let tail = (!rows.is_multiple_of(BLOCK_ROWS)).then(|| lower_rows(rows % BLOCK_ROWS));
         let ok = separable(full, &block) && tail.as_ref().is_none_or(|t| separable(full, t));
-        ok.then_some(BlockPrograms { block, tail, rows })
+        let columns = block
+            .row_data
+            .iter()
+            .map(|(name, _, cols)| {
+                let src = data_values(data, name);
+                let mut col_major = vec![0.0; src.len()];
+                crate::autodiff::transpose(src, rows, *cols, &mut col_major);
+                (name.clone(), col_major)
+            })
+            .collect();
+        ok.then_some(BlockPrograms {
+            block,
+            tail,
+            rows,
+            columns,
+        })
+    }
+
+    /// Copies rows `rows` of every field `prog` slices by row into its arena `vals` (as
+    /// [`copy_rows`] does, from the column-major copies).
+    fn copy_block(&self, prog: &Program, vals: &mut [f64], rows: std::ops::Range<usize>) {
+        for (name, slot, cols) in &prog.row_data {
+            let (_, src) = self
+                .columns
+                .iter()
+                .find(|(n, _)| n == name)
+                .expect("internal: every block program slices the same fields");
+            let s = prog.slots[*slot].slot;
+            for c in 0..*cols {
+                let from = c * self.rows;
+                vals[s.column(c)].copy_from_slice(&src[from + rows.start..from + rows.end]);
+            }
+        }
     }
 
     /// Number of blocks.
@@ -204,12 +242,11 @@ impl Blocked {
 
     /// The prior and likelihood parts of log p(θ) over every row, and with `GRAD` the gradient
     /// of `weights.0` · prior + `weights.1` · likelihood in `grad` (length d, overwritten).
-    /// `data` holds the row fields the block programs copy per block; `check(program, value)`
+    /// Each block's rows are copied from the programs' column-major data; `check(program, value)`
     /// turns a block's non-finite value into the error naming its term.
     pub(crate) fn evaluate<const GRAD: bool>(
         &self,
         theta: &[f64],
-        data: &BoundData,
         weights: (f64, f64),
         grad: &mut [f64],
         check: &(dyn Fn(&Program, &crate::autodiff::Eval) -> Result<(), DensityError> + Sync),
@@ -237,12 +274,7 @@ impl Blocked {
                         (Some(p), Some(ws)) if end - start != BLOCK_ROWS => (&**p, ws),
                         _ => (&*self.programs.block, &mut lane.block),
                     };
-                    copy_rows(
-                        prog,
-                        &mut ws.vals,
-                        |name| data_values(data, name),
-                        start..end,
-                    );
+                    self.programs.copy_block(prog, &mut ws.vals, start..end);
                     let e = forward::<GRAD>(prog, ws, theta, None);
                     if let Err(error) = check(prog, &e) {
                         sum.error = Some(error);

@@ -307,8 +307,10 @@ impl Posterior {
             .get_or_init(|| {
                 let inner = &self.inner;
                 row_symbol(&inner.model)?;
-                BlockPrograms::new(&inner.density, inner.rows, |b| self.batch_program(b, false))
-                    .map(Arc::new)
+                BlockPrograms::new(&inner.density, &inner.data, inner.rows, |b| {
+                    self.batch_program(b, false)
+                })
+                .map(Arc::new)
             })
             .clone()
     }
@@ -502,9 +504,8 @@ impl Density for PosteriorEval {
 
     fn log_density(&mut self, theta: &[f64]) -> Result<f64, DensityError> {
         if let (Some(b), None) = (&self.blocked, &self.perturbed) {
-            let data = &self.post.inner.data;
             let (prior, likelihood) =
-                b.evaluate::<false>(theta, data, (1.0, 1.0), &mut [], &block_check)?;
+                b.evaluate::<false>(theta, (1.0, 1.0), &mut [], &block_check)?;
             return Ok(prior + likelihood);
         }
         let (p, ws) = self.full();
@@ -514,9 +515,7 @@ impl Density for PosteriorEval {
 
     fn log_density_grad(&mut self, theta: &[f64], grad: &mut [f64]) -> Result<f64, DensityError> {
         if let (Some(b), None) = (&self.blocked, &self.perturbed) {
-            let data = &self.post.inner.data;
-            let (prior, likelihood) =
-                b.evaluate::<true>(theta, data, (1.0, 1.0), grad, &block_check)?;
+            let (prior, likelihood) = b.evaluate::<true>(theta, (1.0, 1.0), grad, &block_check)?;
             checked_grad(grad)?;
             return Ok(prior + likelihood);
         }
@@ -659,10 +658,8 @@ impl PosteriorEval {
         let n = self.post.inner.rows;
         if rows.len() == n && n > 0 && rows.iter().enumerate().all(|(i, &r)| i == r) {
             if let (Some(b), None) = (&self.blocked, &self.perturbed) {
-                let data = &self.post.inner.data;
                 let weights = (prior_w, lik_w);
-                let (prior, likelihood) =
-                    b.evaluate::<true>(theta, data, weights, grad, &block_check)?;
+                let (prior, likelihood) = b.evaluate::<true>(theta, weights, grad, &block_check)?;
                 checked_grad(grad)?;
                 return Ok(Split { prior, likelihood });
             }
