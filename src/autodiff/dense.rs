@@ -6,7 +6,7 @@
 //!
 //! Two implementations. Direct loops, compiled for the widest vector unit (`widest!`): with the
 //! batch's rows contiguous, Z and dX are axpys down columns (`Z[:, o] += W[o, i]·X[:, i]`, 32
-//! rows held in registers across i; Z two output columns at a time from the same loads of X) and
+//! rows held in registers across i; Z four output columns at a time on AVX-512, two elsewhere, from the same loads of X) and
 //! dW is dot products down two columns (4 × 4 of them at a time), so they vectorize for any layer width, need no packing and allocate nothing — the
 //! right tool for BNN-sized layers. matrixmultiply's packed, register-blocked gemm (which uses
 //! FMA) is about twice as fast once the product is large in every dimension, and is used from
@@ -166,62 +166,61 @@ fn axpys_range<const ACC: bool>(
     }
 }
 
-/// [`block_axpys`] (not accumulating) for two outputs at once: out₀ and out₁ from the same
-/// loads of `cols`, so a 32-row block keeps eight vector accumulators in flight instead of four
-/// and the adds no longer wait on each other's latency. Each output adds the same terms in the
-/// same order as [`block_axpys`], so the bits are the same.
+/// [`block_axpys`] (not accumulating) for K outputs at once: each from the same loads of
+/// `cols`, so a 32-row block keeps 4·K vector accumulators in flight instead of four and the
+/// adds no longer wait on each other's latency. Each output adds the same terms in the same
+/// order as [`block_axpys`], so the bits are the same.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn block_axpys2<const B: usize>(
-    init: [f64; 2],
-    coef: impl Fn(usize) -> [f64; 2],
+fn block_axpys_k<const B: usize, const K: usize>(
+    init: [f64; K],
+    coef: impl Fn(usize) -> [f64; K],
     cols: &[f64],
     rows: usize,
     r0: usize,
     keep: usize,
-    out: [&mut [f64]; 2],
+    out: [&mut [f64]; K],
     base: usize,
 ) {
-    let mut acc0 = [init[0]; B];
-    let mut acc1 = [init[1]; B];
+    let mut acc: [[f64; B]; K] = std::array::from_fn(|k| [init[k]; B]);
     for (j, col) in cols.chunks_exact(rows).enumerate() {
-        let [c0, c1] = coef(j);
+        let c = coef(j);
         let xs = &col[r0..r0 + B];
-        for l in 0..B {
-            acc0[l] += c0 * xs[l];
-            acc1[l] += c1 * xs[l];
+        for (acc_k, ck) in acc.iter_mut().zip(c) {
+            for l in 0..B {
+                acc_k[l] += ck * xs[l];
+            }
         }
     }
-    let [out0, out1] = out;
-    out0[r0 - base + keep..r0 - base + B].copy_from_slice(&acc0[keep..]);
-    out1[r0 - base + keep..r0 - base + B].copy_from_slice(&acc1[keep..]);
+    for (o, a) in out.into_iter().zip(&acc) {
+        o[r0 - base + keep..r0 - base + B].copy_from_slice(&a[keep..]);
+    }
 }
 
-/// [`axpys_range`] (not accumulating) for two outputs at once, in the same blocks, by
-/// [`block_axpys2`].
+/// [`axpys_range`] (not accumulating) for K outputs at once, in the same blocks, by
+/// [`block_axpys_k`].
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn axpys_range2(
-    init: [f64; 2],
-    coef: impl Fn(usize) -> [f64; 2] + Copy,
+fn axpys_range_k<const K: usize>(
+    init: [f64; K],
+    coef: impl Fn(usize) -> [f64; K] + Copy,
     cols: &[f64],
     rows: usize,
     range: std::ops::Range<usize>,
-    out: [&mut [f64]; 2],
+    mut out: [&mut [f64]; K],
     base: usize,
 ) {
-    let [out0, out1] = out;
-    // One B-row block at r0 keeping lanes keep..B, into both outputs.
+    // One B-row block at r0 keeping lanes keep..B, into every output.
     macro_rules! block {
         ($b:expr, $r0:expr, $keep:expr) => {
-            block_axpys2::<{ $b }>(
+            block_axpys_k::<{ $b }, K>(
                 init,
                 coef,
                 cols,
                 rows,
                 $r0,
                 $keep,
-                [&mut *out0, &mut *out1],
+                out.each_mut().map(|o| &mut **o),
                 base,
             )
         };
@@ -289,22 +288,55 @@ widest! {
             return;
         }
         let chunk = chunk_rows(x.len() / rows);
+        let wide = crate::math::kernel::SimdPath::current() == crate::math::kernel::SimdPath::Avx512;
         let (base, n) = (span.start, span.len());
         let mut lo = span.start;
         while lo < span.end {
             let hi = (lo + chunk).min(span.end);
-            // Outputs in pairs ([`axpys_range2`]), the last one alone when their number is odd.
-            let mut pairs = z.chunks_exact_mut(2 * n);
-            for (k, pair) in (&mut pairs).enumerate() {
-                let o = outs.start + 2 * k;
+            // Outputs four at a time where the vector unit has registers for their 16
+            // accumulators (AVX-512's 32), else in pairs ([`axpys_range_k`]); then pairs, then
+            // the last one alone.
+            let group = if wide { 4 } else { 2 };
+            let mut groups = z.chunks_exact_mut(group * n);
+            let mut o = outs.start;
+            for piece in &mut groups {
+                if group == 4 {
+                    let bias = b.map_or([0.0; 4], |b| [b[o], b[o + 1], b[o + 2], b[o + 3]]);
+                    let coef = |i: usize| -> [f64; 4] {
+                        let at = i * width + o;
+                        w[at..at + 4].try_into().expect("4 weights")
+                    };
+                    let zs: [&mut [f64]; 4] = {
+                        let (z01, z23) = piece.split_at_mut(2 * n);
+                        let (z0, z1) = z01.split_at_mut(n);
+                        let (z2, z3) = z23.split_at_mut(n);
+                        [z0, z1, z2, z3]
+                    };
+                    axpys_range_k(bias, coef, x, rows, lo..hi, zs, base);
+                } else {
+                    let bias = b.map_or([0.0; 2], |b| [b[o], b[o + 1]]);
+                    let (z0, z1) = piece.split_at_mut(n);
+                    let coef = |i: usize| [w[i * width + o], w[i * width + o + 1]];
+                    axpys_range_k(bias, coef, x, rows, lo..hi, [z0, z1], base);
+                }
+                if let Some(f) = post {
+                    for (k, zk) in piece.chunks_exact_mut(n).enumerate() {
+                        f(o + k, lo, &mut zk[lo - base..hi - base]);
+                    }
+                }
+                o += group;
+            }
+            let mut pairs = groups.into_remainder().chunks_exact_mut(2 * n);
+            for pair in &mut pairs {
                 let bias = b.map_or([0.0; 2], |b| [b[o], b[o + 1]]);
                 let (z0, z1) = pair.split_at_mut(n);
                 let coef = |i: usize| [w[i * width + o], w[i * width + o + 1]];
-                axpys_range2(bias, coef, x, rows, lo..hi, [&mut *z0, &mut *z1], base);
+                axpys_range_k(bias, coef, x, rows, lo..hi, [&mut *z0, &mut *z1], base);
                 if let Some(f) = post {
                     f(o, lo, &mut z0[lo - base..hi - base]);
                     f(o + 1, lo, &mut z1[lo - base..hi - base]);
                 }
+                o += 2;
             }
             let zcol = pairs.into_remainder();
             if !zcol.is_empty() {
