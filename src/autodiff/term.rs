@@ -10,8 +10,9 @@
 //! ln σ of a normal with one σ — is loop-invariant and hoisted out by the compiler (checked:
 //! bnn_toy calls libm's log about once per evaluation, not once per row), and the loop body is
 //! branch-free arithmetic over blocks of [`LANES`] elements, compiled for the widest vector unit
-//! (bnn_toy's gradient: 3.95 → 3.82 µs when these loops went from scalar code to vectors). Other patterns, and truncations to an interval, take a general loop
-//! that decides per element.
+//! (bnn_toy's gradient: 3.95 → 3.82 µs when these loops went from scalar code to vectors).
+//! Other patterns, and truncations to an interval, take a general loop that decides per
+//! element.
 //!
 //! One `Dual64` pass per varying input (rather than one pass on a dual vector with a direction
 //! per input) recomputes the value, but `Dual64` is two plain floats while a dual vector's
@@ -235,16 +236,8 @@ fn passes<const PARTIALS: bool, F: Formula, const N: usize, const SLICED: u8>(
             for (i0, p) in (0..full).step_by(LANES).zip(part.chunks_exact_mut(LANES)) {
                 let xs = lanes::<N, SLICED>(&sl, i0);
                 for k in 0..LANES {
-                    let d: [Dual64; N] = std::array::from_fn(|j| {
-                        dual(
-                            j,
-                            if SLICED & (1 << j) != 0 {
-                                xs[j][k]
-                            } else {
-                                bc[j]
-                            },
-                        )
-                    });
+                    let d: [Dual64; N] =
+                        std::array::from_fn(|j| dual(j, lane_input::<N, SLICED>(&xs, &bc, j, k)));
                     let y = F::eval(d[0], &d[1..]);
                     p[k] = y.eps;
                     acc[k] += y.re;
@@ -265,13 +258,7 @@ fn passes<const PARTIALS: bool, F: Formula, const N: usize, const SLICED: u8>(
         for i0 in (0..full).step_by(LANES) {
             let xs = lanes::<N, SLICED>(&sl, i0);
             for (k, a) in acc.iter_mut().enumerate() {
-                let x: [f64; N] = std::array::from_fn(|j| {
-                    if SLICED & (1 << j) != 0 {
-                        xs[j][k]
-                    } else {
-                        bc[j]
-                    }
-                });
+                let x: [f64; N] = std::array::from_fn(|j| lane_input::<N, SLICED>(&xs, &bc, j, k));
                 *a += F::eval(x[0], &x[1..]);
             }
         }
@@ -301,6 +288,21 @@ fn lanes<'a, const N: usize, const SLICED: u8>(
             .try_into()
             .expect("internal: LANES elements")
     })
+}
+
+/// Input j of lane k of a block from [`lanes`]: its slice's element, or its broadcast value.
+#[inline(always)]
+fn lane_input<const N: usize, const SLICED: u8>(
+    xs: &[&[f64; LANES]; N],
+    bc: &[f64; N],
+    j: usize,
+    k: usize,
+) -> f64 {
+    if SLICED & (1 << j) != 0 {
+        xs[j][k]
+    } else {
+        bc[j]
+    }
 }
 
 /// LANES zeros: the block a broadcast input's lanes point at in [`passes`] (never read).
