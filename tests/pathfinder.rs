@@ -9,10 +9,10 @@
 //! resampled from 4 paths with Stan's defaults. Monte Carlo error on 1000 draws is about 0.03
 //! sd for the mean and 2 % for the sd, far inside both limits.
 //!
-//! Two posteriors fail that rule, for reasons of Pathfinder's, not of the tolerance, and are
-//! listed in [`NOT_GAUSSIAN_ENOUGH`] instead of loosening it; for each the test requires that
-//! Pathfinder's own diagnostic flags it (Pareto k̂ > 0.7), and for every other one that it
-//! passes (their k̂ are 0.58 or below with this seed):
+//! Two posteriors can fail that rule, for reasons of Pathfinder's, not of the tolerance, and
+//! are listed in [`NOT_GAUSSIAN_ENOUGH`] instead of loosening it; for each the test requires
+//! that it passes the rule or that Pathfinder's own diagnostic flags it (Pareto k̂ > 0.7), and
+//! for every other one that it passes (their k̂ are 0.58 or below with this seed):
 //!
 //! - `eight_schools-eight_schools_noncentered`: τ's posterior is far from Gaussian on the log
 //!   scale; the local Gaussians miss μ's spread (μ off by 0.76 sd, sd 38 % small, k̂ 0.81), as
@@ -20,8 +20,11 @@
 //!   better: the best ELBO is at a path's first iterates, and the Laplace approximation at the
 //!   mode gives μ 1.38 ± 4.82 and τ 45.7 ± 52.8 against the reference's 4.41 ± 3.31 and
 //!   3.60 ± 3.20.
-//! - `nes1972-nes`: the means pass, but beta.1's sd is 28 % small with k̂ 0.85: the weights
-//!   are unreliable and resampling with replacement repeats few draws. The posterior is close
+//! - `nes1972-nes`: with this seed it now passes (means within 0.15 sd, sds within 20 %, k̂
+//!   0.70, just under the flag), since the log-densities' divisions became products with the
+//!   reciprocal: a last-bit change that moved the L-BFGS paths. Before, the means passed but
+//!   beta.1's sd was 28 % small with k̂ 0.85: the weights were unreliable and resampling with
+//!   replacement repeated few draws. It sits at the edge either way. The posterior is close
 //!   to Gaussian (Laplace at the mode: beta.1's sd 0.407 against the reference's 0.413); what
 //!   falls short is the inverse-Hessian estimate from J = 5 pairs in 10 dimensions. With
 //!   `--history 10` beta.1's sd is 0.415 (k̂ 0.75, and the other eight still pass), but the
@@ -157,8 +160,13 @@ fn pathfinder_draws_match_the_posteriordb_references() {
     for name in POSTERIORS {
         let (bad, k_hat) = posteriordb_failures(name);
         if NOT_GAUSSIAN_ENOUGH.contains(&name) {
-            if !k_hat.is_some_and(|k| k > 0.7) {
-                failures.push(format!("{name}: expected k-hat > 0.7, got {k_hat:?}"));
+            // Accurate after all, or flagged by Pathfinder's own diagnostic.
+            let flagged = k_hat.is_some_and(|k| k > 0.7);
+            if !bad.is_empty() && !flagged {
+                failures.push(format!(
+                    "{name}: fails the rule ({}) and k-hat {k_hat:?} does not flag it",
+                    bad.join("; ")
+                ));
             }
         } else {
             failures.extend(bad);
