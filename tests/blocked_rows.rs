@@ -42,9 +42,9 @@ fn points(dim: usize) -> Vec<Vec<f64>> {
 
 #[test]
 fn blocks_give_the_whole_programs_density_and_the_reference_gradient() {
-    // 5,000 rows: 9 blocks of 512 and a tail of 392, in 10 groups.
+    // 5,000 rows: 19 blocks of 256 and a tail of 136, in 16 groups.
     let post = network(5000);
-    assert_eq!(post.row_blocks(), Some(512));
+    assert_eq!(post.row_blocks(), Some(256));
     let mut eval = post.evaluator();
     let in_order: Vec<usize> = (0..5000).collect();
     // Every row, last first: a minibatch of all 5,000 rows, which the minibatch program of
@@ -148,7 +148,7 @@ likelihood { y ~ normal(mu + x - mean(x), sigma) }
         .unwrap_or_else(|e| panic!("{e}"))
         .bind_json(&json)
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(post.row_blocks(), Some(512));
+    assert_eq!(post.row_blocks(), Some(256));
     // A likelihood term that is not over the rows would be counted once per block.
     let scalar = "\
 data { x: vector[N]  y: vector[N]  s: real }

@@ -25,13 +25,17 @@ use crate::density::DensityError;
 use crate::ir::LayerKind;
 use crate::lower::{Instr, Part, Program};
 
-/// Rows per block. A 100-unit tanh layer's values, partials and adjoints for 512 rows are
-/// 1.2 MB, about this core's L2; on the protein-shaped network (9-100-1 on 45,000 rows, one
-/// thread, `bnnppl bench`, two interleaved rounds) the gradient took 22.2–22.4 ms with blocks
-/// of 256 rows, 22.2–22.3 ms with 512 and 23.8–24.1 ms with 1024.
-pub const BLOCK_ROWS: usize = 512;
+/// Rows per block. A 100-unit tanh layer's values, partials and adjoints for 256 rows are
+/// 0.6 MB, within a core's L2 (1 MB on the AMD EPYC, 2 MB on the Intel Xeon of earlier
+/// measurements). On the protein-shaped network (9-100-1 on 45,000 rows, `bnnppl bench`, two
+/// interleaved rounds): on the Xeon, one thread, 22.2–22.4 ms with blocks of 256 rows, 22.2–22.3
+/// ms with 512 and 23.8–24.1 ms with 1024; on the EPYC, once a block's data was copied
+/// contiguously, 12.8–13.2 ms with 256 against 13.1–13.7 with 512 on one thread, and 6.65–6.71
+/// against 7.22–7.30 ms on two (the two cores share the L3 the larger blocks spilled to).
+pub const BLOCK_ROWS: usize = 256;
 /// Data sets from this many rows on are evaluated in blocks; smaller ones fit in cache whole.
-pub const MIN_ROWS: usize = 8 * BLOCK_ROWS;
+/// (4,096 rows, as when blocks were 512 rows long.)
+pub const MIN_ROWS: usize = 16 * BLOCK_ROWS;
 /// Groups the blocks are summed in (see the module documentation); with 2 to 16 threads each
 /// gets a near-equal share.
 pub const GROUPS: usize = 16;
