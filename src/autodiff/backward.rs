@@ -397,8 +397,8 @@ pub(crate) fn sweep_over<T: SweepScalar>(
                                 }
                             });
                     let producer_bias = producer
-                        .clone()
-                        .and_then(|(_, b)| b)
+                        .as_ref()
+                        .and_then(|(_, b)| b.clone())
                         .unwrap_or(adj.len()..adj.len());
                     let [g, dw, db, dx, dbx] = adj
                         .get_disjoint_mut([

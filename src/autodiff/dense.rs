@@ -6,9 +6,10 @@
 //!
 //! Two implementations. Direct loops, compiled for the widest vector unit (`widest!`): with the
 //! batch's rows contiguous, Z and dX are axpys down columns (`Z[:, o] += W[o, i]·X[:, i]`, 32
-//! rows held in registers across i; Z four output columns at a time on AVX-512, two elsewhere, from the same loads of X) and
-//! dW is dot products down two columns (4 × 4 of them at a time), so they vectorize for any layer width, need no packing and allocate nothing — the
-//! right tool for BNN-sized layers. matrixmultiply's packed, register-blocked gemm (which uses
+//! rows held in registers across i; Z four output columns at a time on AVX-512, two elsewhere,
+//! from the same loads of X) and dW is dot products down two columns (4 × 4 of them at a time),
+//! so they vectorize for any layer width, need no packing and allocate nothing — the right tool
+//! for BNN-sized layers. matrixmultiply's packed, register-blocked gemm (which uses
 //! FMA) is about twice as fast once the product is large in every dimension, and is used from
 //! [`GEMM_MIN_MACS`] multiply-adds when every dimension is at least [`GEMM_MIN_DIM`]; the
 //! thresholds come from the `crossover` measurement below (numbers in BENCHMARKS.md).

@@ -51,27 +51,11 @@ pub(crate) fn backward(
         return;
     }
     // The chunked passes write dX; finishing it as the producing layer's G is a pass after.
-    let DenseReverse {
-        g,
-        deriv,
-        x,
-        w,
-        dw,
-        db,
-        mut dx,
-        dx_fresh,
-        dx_finish,
-    } = r;
+    let mut r = r;
+    let (mut dx, dx_finish) = (r.dx.take(), r.dx_finish.take());
     let r = DenseReverse {
-        g,
-        deriv,
-        x,
-        w,
-        dw,
-        db,
         dx: dx.as_deref_mut(),
-        dx_fresh,
-        dx_finish: None,
+        ..r
     };
     let (acc_w, rest) = scratch.split_at_mut(width * fan_in * 8);
     let acc_b = &mut rest[..width * LANES];
