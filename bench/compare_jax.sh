@@ -13,12 +13,18 @@
 #   VENV     a virtual environment with jax[cpu], numpyro and arviz; created and filled when
 #            missing (default ${TMPDIR:-/tmp}/bnnppl-jaxref-venv)
 #   BNNPPL_SIMD  caps bnnppl's SIMD path as for any command (the table says which was taken)
+#   PIN      the command both programs run under (default `taskset -c 0` where taskset exists):
+#            XLA's one-thread flags do not keep it on one core (its softmax gradient loop used
+#            168 % of a CPU with them, BENCHMARKS.md), so both are held to the same single CPU
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-3}"
 jaxref="${JAXREF:-../shared/bench/jax_reference.py}"
 venv="${VENV:-${TMPDIR:-/tmp}/bnnppl-jaxref-venv}"
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-1}"
+if [ -z "${PIN+set}" ]; then
+    if command -v taskset >/dev/null; then PIN="taskset -c 0"; else PIN=""; fi
+fi
 [ -f "$jaxref" ] || { echo "error: no JAX reference at $jaxref (set JAXREF)" >&2; exit 66; }
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
@@ -39,17 +45,18 @@ bench_us() {
          END {printf "%.3f %.3f\n", t["gradient"], t["floor"]}'
 }
 bnnppl_us() {
-    target/release/bnnppl bench "$1" --data "$2" --seconds "$seconds" | bench_us
+    $PIN target/release/bnnppl bench "$1" --data "$2" --seconds "$seconds" | bench_us
 }
 simd_path() {
     target/release/bnnppl bench models/bnn_toy.bnn --reps 1 | sed -n 's/^1 thread; SIMD path \([a-z0-9]*\).*/\1/p'
 }
 # Microseconds: the last number on the reference's grad line.
 jax_us() {
-    "$venv/bin/python" "$jaxref" "$@" --threads 1 | awk '/us per gradient/ {print $(NF - 3)}'
+    $PIN "$venv/bin/python" "$jaxref" "$@" --threads 1 | awk '/us per gradient/ {print $(NF - 3)}'
 }
 
 echo "commit $(git rev-parse --short HEAD), $(date -u '+%Y-%m-%d %H:%M UTC'), $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs"
+echo "both run under: ${PIN:-(no pinning)}"
 echo "bnnppl SIMD path: $(simd_path); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| network (rows) | bnnppl gradient | JAX, 1 thread | bnnppl's lead | floor | target | met |"
