@@ -89,8 +89,9 @@ pub(super) fn dot(a: &[f64], b: &[f64]) -> f64 {
 /// out[r0 + l] = start + Σⱼ coef(j)·cols[j][r0 + l] for the B-row block at r0, the accumulators
 /// held in registers across j; `start` is `out` itself when `ACC`, else `init`. Only lanes
 /// `keep..B` are stored: a last, partial block is computed as a full block ending at the last
-/// row, and its lanes that overlap the previous block are dropped. `cols` is column-major with
-/// `rows` per column; `out` holds rows from `base` on.
+/// row, and its lanes that overlap the previous block are dropped where storing them would be
+/// wrong (when accumulating, or when those rows belong to another call's range). `cols` is
+/// column-major with `rows` per column; `out` holds rows from `base` on.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn block_axpys<const B: usize, const ACC: bool>(
@@ -157,7 +158,14 @@ fn axpys_range<const ACC: bool>(
     }
     if r0 < end {
         if end >= base + 8 {
-            let keep = 8 - (end - r0);
+            // Not accumulating, the overlapped rows inside the range are computed again to the
+            // same bits, so the whole block is stored (a fixed-size store, not a copy of
+            // variable length).
+            let keep = if !ACC && end - 8 >= range.start {
+                0
+            } else {
+                8 - (end - r0)
+            };
             block_axpys::<8, ACC>(init, coef, cols, rows, end - 8, keep, out, base);
         } else {
             for r in r0..end {
@@ -237,7 +245,13 @@ fn axpys_range_k<const K: usize>(
     }
     if r0 < end {
         if end >= base + 8 {
-            block!(8, end - 8, 8 - (end - r0));
+            // As in [`axpys_range`]: the overlapped rows inside the range again, same bits.
+            let keep = if end - 8 >= range.start {
+                0
+            } else {
+                8 - (end - r0)
+            };
+            block!(8, end - 8, keep);
         } else {
             for r in r0..end {
                 block!(1, r, 0);
