@@ -260,14 +260,24 @@ fn axpys_range_k<const K: usize>(
     }
 }
 
+/// Bytes of Z from which a layer's activation is fused into the forward product
+/// ([`fuses_activation`]): Z then no longer fits in the caches, and one more pass over it goes
+/// to memory. Below, one activation call over Z measured faster than a call per piece (AMD
+/// EPYC, Zen 4: bnn_mlp50's 397 × 50 gradient 61.1–61.8 → 58.7–60.0 µs; 1,000 × 100 277 → 273
+/// µs; even 45,000 × 100 unblocked, 36 MB, 26.0–26.4 → 25.8–25.9 ms, so the fused pass is kept
+/// only for such sizes, where it was measured to pay on an Intel Xeon).
+const FUSE_MIN_BYTES: usize = 16 << 20;
+
 /// Whether a layer's activation runs on each finished piece of Z inside the forward product,
 /// while the piece is in L1, rather than in one call over Z afterwards: only for the direct
-/// loops in more than one chunk of rows. With one chunk, one call over Z costs less than one per
-/// column; and gemm finishes all of Z before any piece could be handed over, so per-column calls
-/// there only add calls (13-100-100-1, whose products go to gemm: gradient 1.05 → 1.02 ms with
-/// one call per layer).
+/// loops in more than one chunk of rows, and for a Z of at least [`FUSE_MIN_BYTES`]. With one
+/// chunk, one call over Z costs less than one per column; and gemm finishes all of Z before any
+/// piece could be handed over, so per-column calls there only add calls (13-100-100-1, whose
+/// products go to gemm: gradient 1.05 → 1.02 ms with one call per layer).
 pub fn fuses_activation(rows: usize, fan_in: usize, width: usize) -> bool {
-    !use_gemm(rows, fan_in, width) && rows > chunk_rows(fan_in)
+    !use_gemm(rows, fan_in, width)
+        && rows > chunk_rows(fan_in)
+        && rows * width * std::mem::size_of::<f64>() >= FUSE_MIN_BYTES
 }
 
 /// Rows per chunk of [`forward_direct`]: the chunk's inputs (fan-in × chunk values, about
@@ -757,10 +767,14 @@ mod tests {
 
     #[test]
     fn the_activation_is_fused_only_into_direct_products_of_several_chunks() {
-        // 45,000 × 9 → 100: direct loops (9 < GEMM_MIN_DIM), chunks of 224 rows.
+        // 45,000 × 9 → 100: direct loops (9 < GEMM_MIN_DIM), chunks of 224 rows, Z 36 MB.
         assert!(fuses_activation(45_000, 9, 100));
         // One chunk: 100 rows of 3 inputs (a chunk holds up to 512 rows).
         assert!(!fuses_activation(100, 3, 5));
+        // bnn_mlp50: 397 × 10 → 50 is two chunks of 192 rows and the rest, but Z is 159 KB.
+        assert!(!fuses_activation(397, 10, 50));
+        // A 256-row block of the protein shape: Z 205 KB.
+        assert!(!fuses_activation(256, 9, 100));
         // 500 × 13 → 100 goes to gemm, which finishes Z before any piece could be handed over.
         assert!(!fuses_activation(500, 13, 100));
     }
