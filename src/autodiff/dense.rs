@@ -282,7 +282,7 @@ pub fn fuses_activation(rows: usize, fan_in: usize, width: usize) -> bool {
 
 /// Rows per chunk of [`forward_direct`]: the chunk's inputs (fan-in × chunk values, about
 /// 16 KiB) stay in L1 while every output column is computed over them, and each output's
-/// segment is still in L1 when the activation runs on it. A multiple of [`BLOCK`].
+/// segment is still in L1 when a fused activation runs on it. A multiple of [`BLOCK`].
 fn chunk_rows(fan_in: usize) -> usize {
     (2048 / fan_in.max(1)).clamp(BLOCK, 512) / BLOCK * BLOCK
 }

@@ -110,8 +110,9 @@ pub fn forward<const PARTIALS: bool>(
                     let (before, rest) = vals.split_at_mut(os.offset);
                     let act = *activation;
                     // The activation runs on each piece of Z as the product finishes it (maybe
-                    // on several threads); with `PARTIALS`, its partials go to the same place in
-                    // the area at `deriv`, after Z.
+                    // on several threads) where Z is large (`dense::fuses_activation`), else in
+                    // one call over Z after it; with `PARTIALS`, its partials go to the same
+                    // place in the area at `deriv`, after Z.
                     let (z, partials) = if act == crate::ir::Activation::Identity || !PARTIALS {
                         (&mut rest[..n], None)
                     } else {
