@@ -79,6 +79,31 @@ impl Arena {
     }
 }
 
+/// The program of one dense layer over this arena: out = activation(X·Wᵀ + b), its partials
+/// saved at `deriv`.
+fn dense_program(
+    a: Arena,
+    (x, w, bias): (SlotId, SlotId, Option<SlotId>),
+    activation: Activation,
+    out: SlotId,
+    deriv: usize,
+) -> Program {
+    let kind = LayerKind::Dense {
+        weight: w,
+        bias,
+        activation,
+    };
+    a.program(
+        vec![Instr::Layer {
+            kind,
+            x,
+            out,
+            deriv,
+        }],
+        ParamLayout::default(),
+    )
+}
+
 /// Runs `p` forward on θ saving partials, seeds the adjoints of `seeds` (slot, column-major
 /// values) and runs the reverse sweep with `lik_scale`; returns the workspace and ∇θ.
 fn run(
@@ -193,20 +218,7 @@ fn layer_dense() {
     let b = a.temp(3, 1, &[0.0, 0.0, -1.0]);
     let out = a.temp(2, 3, &[0.0; 6]);
     let deriv = a.aux(6);
-    let kind = LayerKind::Dense {
-        weight: w,
-        bias: Some(b),
-        activation: Activation::Relu,
-    };
-    let p = a.program(
-        vec![Instr::Layer {
-            kind,
-            x,
-            out,
-            deriv,
-        }],
-        ParamLayout::default(),
-    );
+    let p = dense_program(a, (x, w, Some(b)), Activation::Relu, out, deriv);
     // ḡ = [[1, 2, 3], [4, 5, 6]], column-major.
     let g = [1.0, 4.0, 2.0, 5.0, 3.0, 6.0];
     let (ws, _) = run(&p, &[], &[(out, &g)], 1.0);
@@ -225,20 +237,7 @@ fn layer_dense() {
     let x = a.temp(2, 2, &[1.0, 3.0, 2.0, -1.0]);
     let w = a.temp(3, 2, &[1.0, 0.0, 1.0, 0.0, 1.0, -1.0]);
     let out = a.temp(2, 3, &[0.0; 6]);
-    let kind = LayerKind::Dense {
-        weight: w,
-        bias: None,
-        activation: Activation::Identity,
-    };
-    let p = a.program(
-        vec![Instr::Layer {
-            kind,
-            x,
-            out,
-            deriv: 0,
-        }],
-        ParamLayout::default(),
-    );
+    let p = dense_program(a, (x, w, None), Activation::Identity, out, 0);
     let (ws, _) = run(&p, &[], &[(out, &g)], 1.0);
     // dW = ḡᵀ·X: row 0 = 1·(1, 2) + 4·(3, −1) = (13, −2); row 1 = 2·(1, 2) + 5·(3, −1) =
     // (17, −1); row 2 = 3·(1, 2) + 6·(3, −1) = (21, 0).
@@ -246,6 +245,57 @@ fn layer_dense() {
     // dX = ḡ·W: row 0 = 1·(1, 0) + 2·(0, 1) + 3·(1, −1) = (4, −1); row 1 = 4·(1, 0) +
     // 5·(0, 1) + 6·(1, −1) = (10, −1).
     assert_eq!(adj(&p, &ws, x), [4.0, 10.0, -1.0, -1.0]);
+}
+
+#[test]
+fn a_layer_large_enough_to_fuse_its_activation_gives_the_bits_of_the_product_then_the_activation() {
+    // 4,200 rows × 2 inputs → 500 tanh outputs: Z is 16.8 MB, so the activation runs on each
+    // piece of Z inside the product (`dense::fuses_activation`), its partials written to the
+    // piece's place after Z. Values and partials must be, bit for bit, those of the product
+    // over all of Z followed by one activation call over it.
+    let (rows, fan_in, width) = (4_200, 2, 500);
+    assert!(crate::autodiff::dense::fuses_activation(
+        rows, fan_in, width
+    ));
+    let x_values: Vec<f64> = (0..rows * fan_in)
+        .map(|k| ((k * 37) % 101) as f64 / 50.0 - 1.0)
+        .collect();
+    let w_values: Vec<f64> = (0..width * fan_in)
+        .map(|k| ((k * 53) % 89) as f64 / 44.0 - 1.0)
+        .collect();
+    let b_values: Vec<f64> = (0..width)
+        .map(|k| ((k * 7) % 13) as f64 / 6.0 - 1.0)
+        .collect();
+    let mut a = Arena::default();
+    let x = a.data(rows, fan_in, &x_values);
+    let w = a.temp(width, fan_in, &w_values);
+    let b = a.temp(width, 1, &b_values);
+    let out = a.temp(rows, width, &vec![0.0; rows * width]);
+    let deriv = a.aux(rows * width);
+    let p = dense_program(a, (x, w, Some(b)), Activation::Tanh, out, deriv);
+    let mut ws = Workspace::new(&p);
+    forward::<true>(&p, &mut ws, &[], None);
+    let mut z = vec![0.0; rows * width];
+    crate::autodiff::dense::forward(
+        &x_values,
+        &w_values,
+        Some(&b_values),
+        &mut z,
+        rows,
+        fan_in,
+        width,
+        None,
+        None,
+    );
+    let mut dz = vec![0.0; rows * width];
+    crate::math::tanh_in_place_with_grad(&mut z, &mut dz);
+    let same = |got: &[f64], want: &[f64]| {
+        got.iter()
+            .zip(want)
+            .all(|(g, w)| g.to_bits() == w.to_bits())
+    };
+    assert!(same(&ws.vals[p.slots[out].slot.range()], &z), "values");
+    assert!(same(&ws.vals[deriv..deriv + rows * width], &dz), "partials");
 }
 
 #[test]

@@ -263,9 +263,9 @@ fn axpys_range_k<const K: usize>(
 /// Bytes of Z from which a layer's activation is fused into the forward product
 /// ([`fuses_activation`]): Z then no longer fits in the caches, and one more pass over it goes
 /// to memory. Below, one activation call over Z measured faster than a call per piece (AMD
-/// EPYC, Zen 4: bnn_mlp50's 397 × 50 gradient 61.1–61.8 → 58.7–60.0 µs; 1,000 × 100 277 → 273
+/// EPYC, Zen 4: bnn_mlp50's 397 × 50 gradient 61.0–61.9 → 58.6–59.4 µs; 1,000 × 100 277 → 273
 /// µs; even 45,000 × 100 unblocked, 36 MB, 26.0–26.4 → 25.8–25.9 ms, so the fused pass is kept
-/// only for such sizes, where it was measured to pay on an Intel Xeon).
+/// only for such sizes, where it was measured to pay on an Intel Xeon; BENCHMARKS.md).
 const FUSE_MIN_BYTES: usize = 16 << 20;
 
 /// Whether a layer's activation runs on each finished piece of Z inside the forward product,
