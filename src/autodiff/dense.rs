@@ -429,7 +429,9 @@ fn forward_split(
 /// dW[o0 + a, i0 + c] += G[:, o0 + a]·X[:, i0 + c] for an OB × IB block of weights: OB·IB dot
 /// products run together over 8-row chunks, each column chunk loaded once for all the dots it
 /// enters, with one 8-lane accumulator per dot (reduced by halving at the end) and single rows
-/// for the last rows % 8.
+/// for the last rows % 8. The block's dots are finished together: for each input c the OB dots
+/// are reduced and their tails added side by side (no bounds check per row), each in
+/// [`reverse::finish_dot`]'s order, so the same bits.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn block_dots<const OB: usize, const IB: usize>(
@@ -441,14 +443,29 @@ fn block_dots<const OB: usize, const IB: usize>(
     o0: usize,
     i0: usize,
 ) {
-    let mut acc = [0.0f64; 4 * 4 * 8];
-    let at = move |o: usize, i: usize| ((o - o0) * 4 + i - i0) * 8;
-    let full = rows - rows % 8;
-    reverse::block_dots_into::<OB, IB>(g, 0, x, &mut acc, at, rows, (o0, i0), 0..full);
-    for a in 0..OB {
-        for c in 0..IB {
-            let (o, i) = (o0 + a, i0 + c);
-            dw[i * width + o] += reverse::finish_dot(&mut acc[at(o, i)..][..8], g, x, (o, i), rows);
+    let tail = rows % 8;
+    let full = rows - tail;
+    let zero = [[[0.0f64; 8]; IB]; OB];
+    let acc = reverse::block_dots_acc::<OB, IB>(g, 0, x, zero, rows, (o0, i0), 0..full);
+    // Through memory, as before this finish: with the accumulators left to LLVM, the finish's
+    // reads across a made its SLP vectorizer carry the 4 × 2 block's dot loop as 4-lane
+    // vectors over a, with shuffles and spills (bnn_mlp50 58.9 → 65–72 µs).
+    let acc = std::hint::black_box(acc);
+    let gt: [&[f64]; OB] = std::array::from_fn(|a| &g[(o0 + a) * rows + full..][..tail]);
+    for (c, xi) in (i0..i0 + IB).enumerate() {
+        let mut s = [0.0f64; OB];
+        for (a, s) in s.iter_mut().enumerate() {
+            let v = &acc[a][c];
+            let h = [v[0] + v[4], v[1] + v[5], v[2] + v[6], v[3] + v[7]];
+            *s = (h[0] + h[2]) + (h[1] + h[3]);
+        }
+        for (r, &xv) in x[xi * rows + full..][..tail].iter().enumerate() {
+            for (s, gc) in s.iter_mut().zip(&gt) {
+                *s += gc[r] * xv;
+            }
+        }
+        for (d, s) in dw[xi * width + o0..][..OB].iter_mut().zip(s) {
+            *d += s;
         }
     }
 }

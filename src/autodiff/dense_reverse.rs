@@ -105,6 +105,28 @@ pub(super) fn block_dots_into<const OB: usize, const IB: usize>(
             v.copy_from_slice(&acc_all[at(o0 + a, i0 + c)..][..8]);
         }
     }
+    let acc = block_dots_acc::<OB, IB>(g, g_first, x, acc, rows, (o0, i0), rows8);
+    for (a, acc_a) in acc.iter().enumerate() {
+        for (c, v) in acc_a.iter().enumerate() {
+            acc_all[at(o0 + a, i0 + c)..][..8].copy_from_slice(v);
+        }
+    }
+}
+
+/// [`block_dots_into`] on accumulators held by value: `acc[a][c]` for weight (o0 + a, i0 + c),
+/// returned with the rows `rows8` added.
+#[inline(always)]
+// c indexes both x's columns (for the unchecked load) and acc's second axis.
+#[allow(clippy::needless_range_loop)]
+pub(super) fn block_dots_acc<const OB: usize, const IB: usize>(
+    g: &[f64],
+    g_first: usize,
+    x: &[f64],
+    mut acc: [[[f64; 8]; IB]; OB],
+    rows: usize,
+    (o0, i0): (usize, usize),
+    rows8: Range<usize>,
+) -> [[[f64; 8]; IB]; OB] {
     let mut r0 = rows8.start;
     // Every load of the generic loop lies inside g and x (asserted here once, not per load).
     assert!(rows8.end <= rows && rows8.len().is_multiple_of(8));
@@ -153,11 +175,7 @@ pub(super) fn block_dots_into<const OB: usize, const IB: usize>(
         }
         r0 += 8;
     }
-    for (a, acc_a) in acc.iter().enumerate() {
-        for (c, v) in acc_a.iter().enumerate() {
-            acc_all[at(o0 + a, i0 + c)..][..8].copy_from_slice(v);
-        }
-    }
+    acc
 }
 
 /// The weight accumulators of outputs `outs` × inputs `ins` over rows `rows8`, in blocks of
