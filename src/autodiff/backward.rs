@@ -67,6 +67,12 @@ pub(crate) trait SweepScalar: Real {
     fn total(a: &[Self]) -> Self {
         a.iter().fold(Self::from(0.0), |s, x| s + *x)
     }
+    /// adj[i] += d[i]·seed.
+    fn add_scaled(adj: &mut [Self], d: &[Self], seed: f64) {
+        for (a, x) in adj.iter_mut().zip(d) {
+            *a += *x * seed;
+        }
+    }
     /// db (out) += column sums of G (rows × out, column-major).
     fn bias_grad(g: &[Self], db: &mut [Self], rows: usize) {
         for (o, b) in db.iter_mut().enumerate() {
@@ -265,6 +271,9 @@ impl SweepScalar for f64 {
     }
     fn total(a: &[f64]) -> f64 {
         dense::sum(a)
+    }
+    fn add_scaled(adj: &mut [f64], d: &[f64], seed: f64) {
+        dense::add_scaled(adj, d, seed);
     }
     fn bias_grad(g: &[f64], db: &mut [f64], rows: usize) {
         dense::bias_grad(g, db, rows);
@@ -566,9 +575,7 @@ pub(crate) fn sweep_over<T: SweepScalar>(
                         // A broadcast input collects every element's partial, summed in lanes.
                         adj[s.offset] += T::total(part) * seed;
                     } else {
-                        for (a, d) in adj[s.range()].iter_mut().zip(part) {
-                            *a += *d * seed;
-                        }
+                        T::add_scaled(&mut adj[s.range()], part, seed);
                     }
                 }
             }

@@ -91,7 +91,8 @@ pub(super) fn dot(a: &[f64], b: &[f64]) -> f64 {
 /// `keep..B` are stored: a last, partial block is computed as a full block ending at the last
 /// row, and its lanes that overlap the previous block are dropped where storing them would be
 /// wrong (when accumulating, or when those rows belong to another call's range). `cols` is
-/// column-major with `rows` per column; `out` holds rows from `base` on.
+/// column-major with `rows` per column; `out` holds rows from `base` on. With `scale` (indexed
+/// as `out`), each lane is multiplied by its row of it before the store.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn block_axpys<const B: usize, const ACC: bool>(
@@ -103,6 +104,7 @@ fn block_axpys<const B: usize, const ACC: bool>(
     keep: usize,
     out: &mut [f64],
     base: usize,
+    scale: Option<&[f64]>,
 ) {
     let mut acc = [init; B];
     if ACC {
@@ -113,6 +115,12 @@ fn block_axpys<const B: usize, const ACC: bool>(
         let xs = &col[r0..r0 + B];
         for l in 0..B {
             acc[l] += c * xs[l];
+        }
+    }
+    if let Some(d) = scale {
+        let ds = &d[r0 - base..r0 - base + B];
+        for l in 0..B {
+            acc[l] *= ds[l];
         }
     }
     out[r0 - base + keep..r0 - base + B].copy_from_slice(&acc[keep..]);
@@ -128,7 +136,7 @@ fn axpys<const ACC: bool>(
     rows: usize,
     out: &mut [f64],
 ) {
-    axpys_range::<ACC>(init, coef, cols, rows, 0..rows, out, 0);
+    axpys_range::<ACC>(init, coef, cols, rows, 0..rows, out, 0, None);
 }
 
 /// out[r] = start + Σⱼ coef(j)·cols[j][r] for the rows r in `range` (start: out[r] itself when
@@ -136,8 +144,10 @@ fn axpys<const ACC: bool>(
 /// rows, then 8, then one last 8-row block overlapping the previous rows (single rows only when
 /// fewer than 8 rows lie between `base` and the range's end). Each output's sum runs over j in
 /// order whatever its block, so the result does not depend on the blocking or on how the rows
-/// are split into ranges.
+/// are split into ranges. With `scale` (D's column, indexed as `out`), each row's sum is then
+/// multiplied by D's row before it is stored: the bits of the product, then a scaling pass.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn axpys_range<const ACC: bool>(
     init: f64,
     coef: impl Fn(usize) -> f64 + Copy,
@@ -146,14 +156,15 @@ fn axpys_range<const ACC: bool>(
     range: std::ops::Range<usize>,
     out: &mut [f64],
     base: usize,
+    scale: Option<&[f64]>,
 ) {
     let (mut r0, end) = (range.start, range.end);
     while r0 + BLOCK <= end {
-        block_axpys::<BLOCK, ACC>(init, coef, cols, rows, r0, 0, out, base);
+        block_axpys::<BLOCK, ACC>(init, coef, cols, rows, r0, 0, out, base, scale);
         r0 += BLOCK;
     }
     while r0 + 8 <= end {
-        block_axpys::<8, ACC>(init, coef, cols, rows, r0, 0, out, base);
+        block_axpys::<8, ACC>(init, coef, cols, rows, r0, 0, out, base, scale);
         r0 += 8;
     }
     if r0 < end {
@@ -166,10 +177,10 @@ fn axpys_range<const ACC: bool>(
             } else {
                 8 - (end - r0)
             };
-            block_axpys::<8, ACC>(init, coef, cols, rows, end - 8, keep, out, base);
+            block_axpys::<8, ACC>(init, coef, cols, rows, end - 8, keep, out, base, scale);
         } else {
             for r in r0..end {
-                block_axpys::<1, ACC>(init, coef, cols, rows, r, 0, out, base);
+                block_axpys::<1, ACC>(init, coef, cols, rows, r, 0, out, base, scale);
             }
         }
     }
@@ -367,7 +378,8 @@ widest! {
             if !zcol.is_empty() {
                 let o = outs.end - 1;
                 let bias = b.map_or(0.0, |b| b[o]);
-                axpys_range::<false>(bias, |i| w[i * width + o], x, rows, lo..hi, zcol, base);
+                let coef = |i| w[i * width + o];
+                axpys_range::<false>(bias, coef, x, rows, lo..hi, zcol, base, None);
                 if let Some(f) = post {
                     f(o, lo, &mut zcol[lo - base..hi - base]);
                 }
@@ -559,6 +571,16 @@ widest! {
 }
 
 widest! {
+    /// adj[i] += d[i]·seed (a term's partials into its input's adjoint).
+    pub fn add_scaled(adj: &mut [f64], d: &[f64], seed: f64) {
+        assert_eq!(adj.len(), d.len(), "add_scaled: lengths differ");
+        for (a, x) in adj.iter_mut().zip(d) {
+            *a += *x * seed;
+        }
+    }
+}
+
+widest! {
     /// G ← G ⊙ D elementwise.
     pub fn scale(g: &mut [f64], d: &[f64]) {
         assert_eq!(g.len(), d.len(), "scale: lengths differ");
@@ -587,14 +609,15 @@ widest! {
         }
         let mut db = db;
         for (i, (dxcol, dcol)) in dx.chunks_exact_mut(rows).zip(d.chunks_exact(rows)).enumerate() {
-            axpys::<false>(0.0, |o| w[i * width + o], g, rows, dxcol);
+            let coef = |o| w[i * width + o];
             match db.as_deref_mut() {
-                Some(db) => db[i] += scale_and_sum(dxcol, dcol),
-                None => {
-                    for (v, di) in dxcol.iter_mut().zip(dcol) {
-                        *v *= *di;
-                    }
+                Some(db) => {
+                    axpys::<false>(0.0, coef, g, rows, dxcol);
+                    db[i] += scale_and_sum(dxcol, dcol);
                 }
+                // Without sums, each block is scaled in registers before it is stored: the
+                // product then the scaling, as the separate pass did, so the same bits.
+                None => axpys_range::<false>(0.0, coef, g, rows, 0..rows, dxcol, 0, Some(dcol)),
             }
         }
     }

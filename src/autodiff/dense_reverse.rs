@@ -269,9 +269,9 @@ fn input_rows(
 ) {
     let coef = |o: usize| w[i * width + o];
     if fresh {
-        axpys_range::<false>(0.0, coef, g, rows, span, dxcol, 0);
+        axpys_range::<false>(0.0, coef, g, rows, span, dxcol, 0, None);
     } else {
-        axpys_range::<true>(0.0, coef, g, rows, span, dxcol, 0);
+        axpys_range::<true>(0.0, coef, g, rows, span, dxcol, 0, None);
     }
 }
 
