@@ -610,14 +610,11 @@ widest! {
         let mut db = db;
         for (i, (dxcol, dcol)) in dx.chunks_exact_mut(rows).zip(d.chunks_exact(rows)).enumerate() {
             let coef = |o| w[i * width + o];
-            match db.as_deref_mut() {
-                Some(db) => {
-                    axpys::<false>(0.0, coef, g, rows, dxcol);
-                    db[i] += scale_and_sum(dxcol, dcol);
-                }
-                // Without sums, each block is scaled in registers before it is stored: the
-                // product then the scaling, as the separate pass did, so the same bits.
-                None => axpys_range::<false>(0.0, coef, g, rows, 0..rows, dxcol, 0, Some(dcol)),
+            // Each block is scaled in registers before it is stored, then the column summed:
+            // the product, the scaling, then [`scale_and_sum`]'s sum, so the same bits.
+            axpys_range::<false>(0.0, coef, g, rows, 0..rows, dxcol, 0, Some(dcol));
+            if let Some(db) = db.as_deref_mut() {
+                db[i] += sum(dxcol);
             }
         }
     }
