@@ -483,7 +483,10 @@ fn block_dots<const OB: usize, const IB: usize>(
 }
 
 widest! {
-    /// dW[o, i] += G[:, o]·X[:, i], in 4 × 4 blocks of weights, then narrower blocks at the edges.
+    /// dW[o, i] += G[:, o]·X[:, i], in 4 × 4 blocks of weights, then narrower blocks at the edges;
+    /// 4 × 5 where that leaves fewer or no narrow blocks (10 inputs: 5 + 5, not 4 + 4 + 2; 20
+    /// accumulators and 9 loads fit AVX-512's 32 registers). Each dot's sum is the same in
+    /// any block, so the same bits.
     fn weight_grad_direct(g: &[f64], x: &[f64], dw: &mut [f64], rows: usize, width: usize) {
         if rows == 0 {
             return;
@@ -495,11 +498,13 @@ widest! {
             let mut i0 = 0;
             while i0 < fan_in {
                 let ib = match fan_in - i0 {
+                    r @ 5.. if ob == 4 && matches!(r % 4, 1 | 2) => 5,
                     4.. => 4,
                     2 | 3 if ob == 4 => 2,
                     _ => 1,
                 };
                 match (ob, ib) {
+                    (4, 5) => block_dots::<4, 5>(g, x, dw, rows, width, o0, i0),
                     (4, 4) => block_dots::<4, 4>(g, x, dw, rows, width, o0, i0),
                     (4, 2) => block_dots::<4, 2>(g, x, dw, rows, width, o0, i0),
                     (4, _) => block_dots::<4, 1>(g, x, dw, rows, width, o0, i0),
