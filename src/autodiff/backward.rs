@@ -67,6 +67,10 @@ pub(crate) trait SweepScalar: Real {
     fn total(a: &[Self]) -> Self {
         a.iter().fold(Self::from(0.0), |s, x| s + *x)
     }
+    /// dst = srcᵀ for `src` rows × cols row-major ([`super::transpose::transpose`]).
+    fn transpose(src: &[Self], rows: usize, cols: usize, dst: &mut [Self]) {
+        super::transpose::transpose(src, rows, cols, dst);
+    }
     /// adj[i] += d[i]·seed.
     fn add_scaled(adj: &mut [Self], d: &[Self], seed: f64) {
         for (a, x) in adj.iter_mut().zip(d) {
@@ -275,6 +279,9 @@ impl SweepScalar for f64 {
     fn add_scaled(adj: &mut [f64], d: &[f64], seed: f64) {
         dense::add_scaled(adj, d, seed);
     }
+    fn transpose(src: &[f64], rows: usize, cols: usize, dst: &mut [f64]) {
+        super::transpose::transpose_f64(src, rows, cols, dst);
+    }
     fn bias_grad(g: &[f64], db: &mut [f64], rows: usize) {
         dense::bias_grad(g, db, rows);
     }
@@ -351,7 +358,7 @@ pub(crate) fn sweep_over<T: SweepScalar>(
                 if let crate::ir::Constraint::None = constraint {
                     if matrix {
                         // The slot's column-major cols × rows back to θ's row-major order.
-                        super::transpose::transpose(&adj[s.range()], s.cols, s.rows, g);
+                        T::transpose(&adj[s.range()], s.cols, s.rows, g);
                     } else {
                         g.copy_from_slice(&adj[s.range()]);
                     }

@@ -350,7 +350,7 @@ fn copy_theta_to_slot(u: &[f64], s: crate::lower::Slot, vals: &mut [f64]) {
         return;
     }
     // θ order is row-major, the slot column-major.
-    super::transpose::transpose(u, s.rows, s.cols, &mut vals[s.range()]);
+    super::transpose::transpose_f64(u, s.rows, s.cols, &mut vals[s.range()]);
 }
 
 /// The operands, result and partials of one elementwise binary instruction.
