@@ -485,7 +485,8 @@ fn block_dots<const OB: usize, const IB: usize>(
 widest! {
     /// dW[o, i] += G[:, o]·X[:, i], in 4 × 4 blocks of weights, then narrower blocks at the edges;
     /// 4 × 5 where that leaves fewer or no narrow blocks (10 inputs: 5 + 5, not 4 + 4 + 2; 20
-    /// accumulators and 9 loads fit AVX-512's 32 registers). Each dot's sum is the same in
+    /// accumulators and 9 loads fit AVX-512's 32 registers), and the last two or three outputs
+    /// in blocks two outputs tall rather than one dot chain each. Each dot's sum is the same in
     /// any block, so the same bits.
     fn weight_grad_direct(g: &[f64], x: &[f64], dw: &mut [f64], rows: usize, width: usize) {
         if rows == 0 {
@@ -494,13 +495,17 @@ widest! {
         let fan_in = x.len() / rows;
         let mut o0 = 0;
         while o0 < width {
-            let ob = if width - o0 >= 4 { 4 } else { 1 };
+            let ob = match width - o0 {
+                4.. => 4,
+                2 | 3 => 2,
+                _ => 1,
+            };
             let mut i0 = 0;
             while i0 < fan_in {
                 let ib = match fan_in - i0 {
-                    r @ 5.. if ob == 4 && matches!(r % 4, 1 | 2) => 5,
+                    r @ 5.. if ob > 1 && matches!(r % 4, 1 | 2) => 5,
                     4.. => 4,
-                    2 | 3 if ob == 4 => 2,
+                    2 | 3 if ob > 1 => 2,
                     _ => 1,
                 };
                 match (ob, ib) {
@@ -508,6 +513,10 @@ widest! {
                     (4, 4) => block_dots::<4, 4>(g, x, dw, rows, width, o0, i0),
                     (4, 2) => block_dots::<4, 2>(g, x, dw, rows, width, o0, i0),
                     (4, _) => block_dots::<4, 1>(g, x, dw, rows, width, o0, i0),
+                    (2, 5) => block_dots::<2, 5>(g, x, dw, rows, width, o0, i0),
+                    (2, 4) => block_dots::<2, 4>(g, x, dw, rows, width, o0, i0),
+                    (2, 2) => block_dots::<2, 2>(g, x, dw, rows, width, o0, i0),
+                    (2, _) => block_dots::<2, 1>(g, x, dw, rows, width, o0, i0),
                     (_, 4) => block_dots::<1, 4>(g, x, dw, rows, width, o0, i0),
                     _ => block_dots::<1, 1>(g, x, dw, rows, width, o0, i0),
                 }
