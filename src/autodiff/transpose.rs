@@ -38,6 +38,10 @@ pub fn transpose_f64(src: &[f64], rows: usize, cols: usize, dst: &mut [f64]) {
         src.len(),
         dst.len()
     );
+    // An empty matrix (the AVX path's row loop could not split 0 columns into rows).
+    if src.is_empty() {
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if crate::math::kernel::SimdPath::current() >= crate::math::kernel::SimdPath::Avx2 {
         // SAFETY: `current` never returns a path above the CPU's (`detected`).
@@ -105,6 +109,8 @@ mod tests {
             (17, 33),
             (100, 784),
             (3, 40),
+            (3, 0),
+            (0, 3),
         ] {
             let src: Vec<f64> = (0..rows * cols).map(|i| i as f64).collect();
             let mut dst = vec![f64::NAN; rows * cols];
