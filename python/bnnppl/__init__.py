@@ -580,7 +580,7 @@ class Posterior:
         self,
         method: str = "map",
         *,
-        optimizer: str = "adam",
+        optimizer: str | None = None,
         steps: int = 5000,
         lr: float = 0.01,
         batch_size: int | None = None,
@@ -614,9 +614,9 @@ class Posterior:
 
         ``method``:
 
-        - ``"map"``: the posterior mode (``optimizer`` ``"adam"`` on minibatches of
-          ``batch_size`` rows, or ``"lbfgs"``/``"lbfgs:M"`` on the full data), stopping at
-          ``steps`` or when the gradient norm falls below ``grad_tol``; one draw.
+        - ``"map"``: the posterior mode (``optimizer`` ``"adam"``, the default, on
+          minibatches of ``batch_size`` rows, or ``"lbfgs"``/``"lbfgs:M"`` on the full data),
+          stopping at ``steps`` or when the gradient norm falls below ``grad_tol``; one draw.
         - ``"ensemble"``, ``"anchored-ensemble"``: ``members`` MAP fits from independent
           starts (anchored: each on its own randomized objective), one chain and one draw each.
         - ``"swag"``: the MAP fit, then ``swag_steps`` SGD steps (``swag_lr``,
@@ -629,9 +629,10 @@ class Posterior:
           each step, then ``draws`` draws, each the weights with one mask folded in.
         - ``"svgd"``: ``svgd_particles`` particles moved by Adam along the Stein direction;
           the particles are the draws.
-        - ``"laplace"``: the MAP fit, then ``draws`` draws from the Gaussian whose precision
-          is the curvature there (``hessian``: ``"full"``, ``"diag"`` or ``"last-layer"``,
-          each optionally ``":ggn"``), and the log marginal likelihood.
+        - ``"laplace"``: the MAP fit (``optimizer`` defaults to ``"lbfgs"`` here, or
+          ``"adam"`` with ``batch_size``), then ``draws`` draws from the Gaussian whose
+          precision is the curvature there (``hessian``: ``"full"``, ``"diag"`` or
+          ``"last-layer"``, each optionally ``":ggn"``), and the log marginal likelihood.
         - ``"pathfinder"``: ``paths`` L-BFGS paths (at most ``max_iters`` iterations, ``history``
           pairs, stopping when log p changes by less than ``tol`` relative in five iterations in
           a row), the local Gaussian with the

@@ -51,7 +51,7 @@ class _SgSettings(TypedDict):
 class _FitSettings(TypedDict):
     """``fit``'s settings, named as ``bnnppl fit``'s flags."""
 
-    optimizer: str
+    optimizer: str | None
     steps: int
     lr: float
     batch_size: int | None

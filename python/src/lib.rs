@@ -262,7 +262,7 @@ struct SgSettings {
 #[derive(FromPyObject)]
 #[pyo3(from_item_all)]
 struct FitSettings {
-    optimizer: String,
+    optimizer: Option<String>,
     steps: usize,
     lr: f64,
     batch_size: Option<usize>,
@@ -326,7 +326,7 @@ impl FitSettings {
     /// The MAP settings every method starts from, as `bnnppl fit` builds them.
     fn map(&self) -> PyResult<Map> {
         Ok(Map {
-            optimizer: setting("optimizer", &self.optimizer, str::parse::<Optimizer>)?,
+            optimizer: self.optimizer()?.unwrap_or(Optimizer::Adam),
             steps: self.steps,
             lr: self.lr,
             batch_size: self.batch_size,
@@ -336,6 +336,14 @@ impl FitSettings {
             seed: self.seed,
             ..Map::default()
         })
+    }
+
+    /// `optimizer`: `None` (the method's default) or the optimizer named.
+    fn optimizer(&self) -> PyResult<Option<Optimizer>> {
+        self.optimizer
+            .as_deref()
+            .map(|o| setting("optimizer", o, str::parse::<Optimizer>))
+            .transpose()
     }
 
     /// The SWAG settings of `swag` and of each `multiswag` member.
@@ -736,7 +744,12 @@ impl NativePosterior {
                     )));
                 }
                 let laplace = Laplace {
-                    map: s.map()?,
+                    map: Map {
+                        optimizer: s
+                            .optimizer()?
+                            .unwrap_or(Laplace::default_optimizer(s.batch_size)),
+                        ..s.map()?
+                    },
                     structure,
                     curvature,
                     draws: s.draws,

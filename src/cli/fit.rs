@@ -58,9 +58,10 @@ pub struct FitArgs {
     /// The method.
     #[arg(long, value_enum)]
     pub method: Method,
-    /// Optimizer of map and ensemble members: adam, lbfgs or lbfgs:M (M pairs; full data only).
-    #[arg(long, default_value = "adam", help_heading = "Optimizer")]
-    pub optimizer: Optimizer,
+    /// Optimizer of the MAP fit: adam, lbfgs or lbfgs:M (M pairs; full data only). Default:
+    /// lbfgs for laplace without --batch-size (its curvature needs the mode), adam otherwise.
+    #[arg(long, help_heading = "Optimizer")]
+    pub optimizer: Option<Optimizer>,
     /// Maximum optimizer steps (Adam: one minibatch each; L-BFGS: iterations).
     #[arg(long, default_value_t = 5000, help_heading = "Optimizer")]
     pub steps: usize,
@@ -183,7 +184,7 @@ impl FitArgs {
     /// The MAP settings every optimization method starts from.
     fn map(&self) -> Map {
         Map {
-            optimizer: self.optimizer,
+            optimizer: self.optimizer.unwrap_or(Optimizer::Adam),
             steps: self.steps,
             lr: self.lr,
             batch_size: self.batch_size,
@@ -327,7 +328,12 @@ pub fn fit(args: &FitArgs) -> Result<Output, Failure> {
         Method::Laplace => {
             let (structure, curvature) = args.hessian;
             let laplace = Laplace {
-                map: args.map(),
+                map: Map {
+                    optimizer: args
+                        .optimizer
+                        .unwrap_or(Laplace::default_optimizer(args.batch_size)),
+                    ..args.map()
+                },
                 structure,
                 curvature,
                 draws: args.draws,
