@@ -289,6 +289,28 @@ fn a_seed_fixes_the_draws() {
 }
 
 #[test]
+fn a_large_pareto_k_is_a_warning_with_what_to_do() {
+    // eight_schools_noncentered with the posteriordb test's seed: k̂ 0.81 (module doc).
+    let dir = tmp("pf-khat");
+    let out = dir.to_string_lossy().to_string();
+    let (code, stdout, err) = bnnppl(&[
+        "fit",
+        "tests/posteriordb/eight_schools-eight_schools_noncentered.bnn",
+        "--method",
+        "pathfinder",
+        "--seed",
+        "20240528",
+        "--quiet",
+        "--output",
+        &out,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("Pareto k-hat 0.81"), "{stdout}");
+    golden("fit_pathfinder_large_khat.stderr", &err);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn every_path_failing_is_an_error_and_nothing_is_written() {
     let dir = tmp("pf-spike");
     let out = dir.to_string_lossy().to_string();

@@ -754,7 +754,10 @@ fn report_pathfinder(
         if f.pareto_k.is_some_and(|k| k > 0.7) {
             eprintln!(
                 "warning: Pareto k-hat above 0.7: the importance weights are unreliable and the \
-                 draws may not represent the posterior"
+                 draws may not represent the posterior\n  = help: Pathfinder's Gaussians miss \
+                 posteriors far from Gaussian, such as a hierarchical model's scales; check \
+                 against `bnnppl sample` (NUTS; with `--init pathfinder` its chains start at \
+                 Pathfinder draws)"
             );
         }
         let paths: Vec<serde_json::Value> = f
