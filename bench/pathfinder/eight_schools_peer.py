@@ -37,10 +37,11 @@ def row(who, seed, mu, tau, khat):
 
 def bnnppl_draws(path):
     """mu, tau and the run's seed and k-hat (None for SVI) from a bnnppl output directory."""
-    lines = [l for l in open(f"{path}/chain_1.csv") if not l.startswith("#")]
-    header = lines[0].strip().split(",")
+    text = open(f"{path}/chain_1.csv").read().splitlines()
+    seed = next(l.split("=")[1].strip() for l in text if l.startswith("# seed"))
+    lines = [l for l in text if not l.startswith("#")]
+    header = lines[0].split(",")
     x = np.array([[float(v) for v in l.split(",")] for l in lines[1:]])
-    seed = next(l.split("=")[1].strip() for l in open(f"{path}/chain_1.csv") if l.startswith("# seed"))
     try:
         khat = json.load(open(f"{path}/pathfinder.json"))["fits"][0]["pareto_k"]
     except FileNotFoundError:
